@@ -1,0 +1,198 @@
+import {readFileSync} from 'node:fs';
+import {homedir, userInfo} from 'node:os';
+import {isAbsolute, join} from 'node:path';
+import {parse as parseToml, TomlError} from 'smol-toml';
+
+import {UserError} from '../errors.js';
+import {isConfigFile, type Config, type ConfigFile, type LogLevel, type StoreConfig} from './schema.js';
+import {expandTemplates, TemplateError, type TemplateContext} from './templates.js';
+
+export const SYSTEM_CONFIG = `/etc/pcluster/config.toml`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** One source of settings: a parsed file, or the environment. */
+export interface ConfigLayer {
+  readonly origin: string;
+  readonly data: ConfigFile;
+}
+
+/** The files pcluster reads, in order: the site's, then the user's (or PCLUSTER_CONFIG's). */
+export function configFiles(env: Env): Array<{path: string, required: boolean}> {
+  const system = {path: env.PCLUSTER_SYSTEM_CONFIG || SYSTEM_CONFIG, required: false};
+  if (env.PCLUSTER_CONFIG)
+    return [system, {path: env.PCLUSTER_CONFIG, required: true}];
+  const configHome = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), `.config`);
+  return [system, {path: join(configHome, `pcluster`, `config.toml`), required: false}];
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const layers: ConfigLayer[] = [];
+  for (const {path, required} of configFiles(env)) {
+    const text = readConfigText(path, required);
+    if (text !== null)
+      layers.push({origin: path, data: parseConfigFile(path, text)});
+  }
+  return resolveConfig(layers, env, currentIdentity(env));
+}
+
+function readConfigText(path: string, required: boolean): string | null {
+  try {
+    return readFileSync(path, `utf8`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!required && (code === `ENOENT` || code === `ENOTDIR`))
+      return null;
+    throw new UserError(`${path}: cannot read config file (${code ?? String(error)})`);
+  }
+}
+
+/** Parses and validates one file; every problem names the file and the key. */
+export function parseConfigFile(path: string, text: string): ConfigFile {
+  if (text.includes(`\0`))
+    throw new UserError(`${path}: not a text file (contains NUL bytes)`);
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    if (error instanceof TomlError)
+      throw new UserError(`${path}:${error.line}:${error.column}: invalid TOML: ${firstLine(error.message)}`);
+    throw error;
+  }
+  const errors: string[] = [];
+  if (!isConfigFile(raw, {errors}))
+    throw new UserError(`${path}: ${describeSchemaErrors(errors)}`);
+  return raw;
+}
+
+function firstLine(text: string): string {
+  return text.split(`\n`)[0]!.trim();
+}
+
+/** typanion says `.run.strict: Expected a boolean (got "yes")`; we say `run.strict: expected a boolean (got "yes")`. */
+function describeSchemaErrors(errors: readonly string[]): string {
+  const first = (errors[0] ?? `invalid value`).replace(/^\./, ``);
+  const message = /^(\S+?): Extraneous property/.test(first)
+    ? first.replace(/^(\S+?): Extraneous property.*$/, `$1: unknown key`)
+    : first.replace(/^(\S+?): Expected/, `$1: expected`);
+  return errors.length > 1 ? `${message} (and ${errors.length - 1} more problem${errors.length > 2 ? `s` : ``})` : message;
+}
+
+export function currentIdentity(env: Env): TemplateContext {
+  let user = env.USER || ``;
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container, an LDAP hiccup): $USER is the best we have.
+  }
+  return {uid: process.getuid?.() ?? -1, user, env};
+}
+
+interface Draft {
+  stores: Array<{entry: NonNullable<ConfigFile['stores']>[number], origin: string, key: string}>;
+  strict: boolean;
+  notices: boolean;
+  probeTimeout: number;
+  logLevel: LogLevel;
+  logFile: {value: string, origin: string} | null;
+}
+
+/** Layers apply in order, key by key; a later `stores` list replaces an earlier one. Environment last. */
+export function resolveConfig(layers: readonly ConfigLayer[], env: Env, identity: TemplateContext): Config {
+  const draft: Draft = {stores: [], strict: false, notices: true, probeTimeout: 5, logLevel: `info`, logFile: null};
+  for (const {origin, data} of layers)
+    applyLayer(draft, origin, data);
+  applyEnvironment(draft, env);
+
+  const stores = draft.stores.map(({entry, origin, key}) => resolveStore(entry, origin, key, identity));
+  return {
+    stores,
+    run: {strict: draft.strict, notices: draft.notices, probeTimeout: draft.probeTimeout},
+    log: {level: draft.logLevel, file: resolveLogFile(draft.logFile, env, identity)},
+    files: layers.map(layer => layer.origin),
+  };
+}
+
+function applyLayer(draft: Draft, origin: string, data: ConfigFile): void {
+  if (data.stores !== undefined)
+    draft.stores = data.stores.map((entry, index) => ({entry, origin, key: `stores[${index}].path`}));
+  draft.strict = data.run?.strict ?? draft.strict;
+  draft.notices = data.run?.notices ?? draft.notices;
+  draft.probeTimeout = data.run?.probe_timeout ?? draft.probeTimeout;
+  draft.logLevel = data.log?.level ?? draft.logLevel;
+  if (data.log?.file !== undefined)
+    draft.logFile = {value: data.log.file, origin: `${origin}: log.file`};
+}
+
+function applyEnvironment(draft: Draft, env: Env): void {
+  if (env.PCLUSTER_STORE)
+    draft.stores = [{entry: {path: env.PCLUSTER_STORE}, origin: `PCLUSTER_STORE`, key: ``}];
+  const requireShared = envBoolean(env, `PCLUSTER_REQUIRE_SHARED`);
+  if (requireShared !== null)
+    draft.stores = draft.stores.map(store => ({...store, entry: {...store.entry, require_shared: requireShared}}));
+  draft.strict = envBoolean(env, `PCLUSTER_STRICT`) ?? draft.strict;
+  draft.notices = envBoolean(env, `PCLUSTER_NOTICES`) ?? draft.notices;
+  if (env.PCLUSTER_PROBE_TIMEOUT) {
+    const seconds = Number(env.PCLUSTER_PROBE_TIMEOUT);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds >= 3600)
+      throw new UserError(`PCLUSTER_PROBE_TIMEOUT=${env.PCLUSTER_PROBE_TIMEOUT}: expected seconds between 0 and 3600`);
+    draft.probeTimeout = seconds;
+  }
+  if (env.PCLUSTER_LOG_LEVEL)
+    draft.logLevel = parseLogLevel(env.PCLUSTER_LOG_LEVEL, `PCLUSTER_LOG_LEVEL`);
+  if (env.PCLUSTER_LOG_FILE)
+    draft.logFile = {value: env.PCLUSTER_LOG_FILE, origin: `PCLUSTER_LOG_FILE`};
+}
+
+function envBoolean(env: Env, name: string): boolean | null {
+  const value = env[name];
+  if (value === undefined || value === ``)
+    return null;
+  if ([`1`, `true`, `yes`, `on`].includes(value.toLowerCase()))
+    return true;
+  if ([`0`, `false`, `no`, `off`].includes(value.toLowerCase()))
+    return false;
+  throw new UserError(`${name}=${value}: expected 1/true/yes/on or 0/false/no/off`);
+}
+
+/** podman's level names, mapped onto ours (podman has `warning` and `panic`). */
+export function parseLogLevel(value: string, origin: string): LogLevel {
+  const level = {warning: `warn`, panic: `fatal`}[value] ?? value;
+  if ([`trace`, `debug`, `info`, `warn`, `error`, `fatal`].includes(level))
+    return level as LogLevel;
+  throw new UserError(`${origin}: ${value} is not a log level (trace, debug, info, warn, error, fatal)`);
+}
+
+function resolveStore(entry: NonNullable<ConfigFile['stores']>[number], origin: string, key: string, identity: TemplateContext): StoreConfig {
+  const where = key ? `${origin}: ${key}` : origin;
+  const path = resolvePath(entry.path, where, identity);
+  return {path, readOnly: entry.read_only ?? false, requireShared: entry.require_shared ?? true, origin};
+}
+
+/**
+ * A store path ends up inside `--storage-opt additionalimagestore=PATH`: a comma or a control
+ * character there would be read by podman as something else, so such paths are refused outright.
+ */
+function resolvePath(raw: string, where: string, identity: TemplateContext): string {
+  let path: string;
+  try {
+    path = expandTemplates(raw, identity);
+  } catch (error) {
+    if (error instanceof TemplateError)
+      throw new UserError(`${where}: ${error.message}`);
+    throw error;
+  }
+  if (!isAbsolute(path))
+    throw new UserError(`${where}: ${JSON.stringify(path)} is not an absolute path`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f,]/.test(path))
+    throw new UserError(`${where}: ${JSON.stringify(path)} contains a comma or a control character, which podman's storage options cannot carry`);
+  return path.length > 1 ? path.replace(/\/+$/, ``) : path;
+}
+
+function resolveLogFile(file: Draft['logFile'], env: Env, identity: TemplateContext): string {
+  if (file !== null)
+    return resolvePath(file.value, file.origin, identity);
+  const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), `.local`, `state`);
+  return join(stateHome, `pcluster`, `pcluster.log`);
+}

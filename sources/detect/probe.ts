@@ -1,0 +1,68 @@
+import {execa} from 'execa';
+
+/**
+ * Touching a path on a dead hard-mounted NFS (or a stopped sshfs) blocks in the kernel for as long as
+ * the server is away. Every look at a store path therefore happens in a child process that a timer
+ * can abandon; the main process only reads /proc and the child's answer.
+ */
+
+/** What the child saw; `state` says how far it got. */
+export type ProbeResult =
+  | {state: `ok`, realPath: string, magic: number, writable: boolean}
+  | {state: `missing` | `not-a-directory` | `permission-denied`}
+  | {state: `timeout`, seconds: number}
+  | {state: `failed`, detail: string};
+
+// Runs under /bin/sh with the path as $1. Builtins except stat(1), so it starts in about a millisecond.
+// `cd -P` resolves symlinks (and triggers an automount) the way realpath would.
+const PROBE_SCRIPT = `
+[ -e "$1" ] || { echo missing; exit 0; }
+[ -d "$1" ] || { echo not-a-directory; exit 0; }
+cd -P -- "$1" 2>/dev/null || { echo permission-denied; exit 0; }
+magic=$(stat -f -c %t .) || exit 3
+if [ -w . ]; then w=rw; else w=ro; fi
+printf 'ok\\n%s\\n%s\\n%s' "$magic" "$w" "$PWD"
+`;
+
+export async function probePath(path: string, timeoutSeconds: number): Promise<ProbeResult> {
+  const child = execa(`/bin/sh`, [`-c`, PROBE_SCRIPT, `pcluster-probe`, path], {
+    reject: false,
+    stdin: `ignore`,
+    stripFinalNewline: false,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<`timeout`>(resolve => {
+    timer = setTimeout(() => resolve(`timeout`), timeoutSeconds * 1000);
+  });
+  const outcome = await Promise.race([child, timeout]);
+  clearTimeout(timer);
+  if (outcome === `timeout`) {
+    abandon(child);
+    return {state: `timeout`, seconds: timeoutSeconds};
+  }
+  if (outcome.exitCode !== 0)
+    return {state: `failed`, detail: outcome.stderr.trim() || `probe exited with ${outcome.exitCode ?? outcome.signal}`};
+  return parseProbeOutput(outcome.stdout);
+}
+
+/**
+ * A child stuck in the kernel may not even die of SIGKILL until the server answers; we stop caring
+ * about it instead of waiting (its pipes are closed and it no longer keeps the event loop alive).
+ */
+function abandon(child: ReturnType<typeof execa>): void {
+  child.kill(`SIGKILL`);
+  child.catch(() => {});
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+  child.unref();
+}
+
+export function parseProbeOutput(stdout: string): ProbeResult {
+  const [state, magic, writable, ...rest] = stdout.split(`\n`);
+  if (state === `missing` || state === `not-a-directory` || state === `permission-denied`)
+    return {state};
+  const realPath = rest.join(`\n`);
+  if (state !== `ok` || magic === undefined || !/^[0-9a-f]+$/i.test(magic) || !realPath.startsWith(`/`))
+    return {state: `failed`, detail: `unexpected probe output ${JSON.stringify(stdout.slice(0, 200))}`};
+  return {state: `ok`, magic: parseInt(magic, 16), writable: writable === `rw`, realPath};
+}

@@ -1,0 +1,78 @@
+import {mkdirSync, renameSync, statSync} from 'node:fs';
+import {dirname} from 'node:path';
+import pino from 'pino';
+
+import type {LogLevel} from './config/schema.js';
+
+/**
+ * Two audiences: the JSON log file (everything at the configured level, for admins and bug reports)
+ * and stderr (one `pcluster: ...` line per message a human should see). stdout is never ours.
+ */
+
+/** The log file is cut over to `.1` past this size, so a node running thousands of jobs stays bounded. */
+const MAX_LOG_BYTES = 8 * 1024 * 1024;
+
+const LEVEL_ORDER: readonly LogLevel[] = [`trace`, `debug`, `info`, `warn`, `error`, `fatal`];
+
+export interface LogOptions {
+  readonly file: string;
+  readonly fileLevel: LogLevel;
+  /** Level from which messages also go to stderr (podman's --log-level when given, else warn). */
+  readonly stderrLevel: LogLevel;
+}
+
+let fileLogger: pino.Logger = pino({enabled: false});
+let stderrLevel: LogLevel = `warn`;
+
+/** The log file only: structured detail nobody needs on their terminal. */
+export function log(): pino.Logger {
+  return fileLogger;
+}
+
+export function initLog(options: LogOptions): void {
+  stderrLevel = options.stderrLevel;
+  const file = openLogFile(options.file);
+  fileLogger = file === null
+    ? pino({enabled: false})
+    : pino({level: options.fileLevel, base: {pid: process.pid}}, file);
+}
+
+/** A message for the user: to stderr (at or above the stderr level) and to the log file. */
+export function say(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+  fileLogger[level](fields, message);
+  if (atLeast(level, stderrLevel))
+    process.stderr.write(`pcluster: ${message}\n`);
+}
+
+/**
+ * A log file that cannot be opened (read-only home, quota) must never fail the user's job: logging
+ * to the file is then skipped.
+ */
+function openLogFile(file: string): pino.DestinationStream | null {
+  try {
+    mkdirSync(dirname(file), {recursive: true, mode: 0o700});
+    rotateIfLarge(file);
+    const destination = pino.destination({dest: file, sync: true, append: true});
+    destination.on(`error`, () => {});
+    return destination;
+  } catch {
+    return null;
+  }
+}
+
+function rotateIfLarge(file: string): void {
+  try {
+    if (statSync(file).size > MAX_LOG_BYTES)
+      renameSync(file, `${file}.1`);
+  } catch {
+    // No file yet, or another process rotated it first.
+  }
+}
+
+function atLeast(level: LogLevel, threshold: LogLevel): boolean {
+  return LEVEL_ORDER.indexOf(level) >= LEVEL_ORDER.indexOf(threshold);
+}
+
+export function moreVerbose(a: LogLevel, b: LogLevel): LogLevel {
+  return LEVEL_ORDER.indexOf(a) <= LEVEL_ORDER.indexOf(b) ? a : b;
+}
