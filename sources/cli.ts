@@ -3,7 +3,7 @@ import {Cli, UsageError as ClipanionUsageError, type BaseContext} from 'clipanio
 import type {Config} from './config/schema.js';
 import {UserError} from './errors.js';
 import type {PodmanArgv} from './podman/argv.js';
-import type {Launch} from './podman/podman.js';
+import type {Launch} from './podman/launch.js';
 import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
 import {VersionCommand} from './commands/version.js';

@@ -4,7 +4,7 @@ import {UserError} from '../errors.js';
 import {say} from '../log.js';
 import {globalValue, parseSubcommandArgs, SHARED_BASE_LAYERS, tokensWithout, type PodmanArgv} from '../podman/argv.js';
 import {handOver} from '../podman/handover.js';
-import type {Launch} from '../podman/podman.js';
+import type {Launch} from '../podman/launch.js';
 import {storeUnusableReason} from './stores.js';
 
 /**

@@ -1,0 +1,97 @@
+/**
+ * Pass-through overhead: what the `podman` shim and `pcluster` add in front of podman for commands
+ * that are not ours. All variants run interleaved in one process, so machine noise hits them alike.
+ *
+ *   node --import tsx bench/passthrough.ts [--runs N]
+ */
+import {spawnSync} from 'node:child_process';
+import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+
+import {makeNode, PCLUSTER, REAL_PODMAN, REPO, SHIMS} from '../test/helpers/node.js';
+
+const runs = Number(process.argv[process.argv.indexOf(`--runs`) + 1]) || 40;
+const node = makeNode(`bench-passthrough`);
+const env = {...process.env, ...node.env, PATH: `${SHIMS}:${process.env.PATH}`};
+
+interface Variant {
+  readonly name: string;
+  readonly argv: readonly string[];
+  readonly path?: string;
+  /** Only the bare bundle needs what the shim normally provides. */
+  readonly env?: Record<string, string>;
+}
+
+// The shim's own cost without podman's noise: a `podman` that is /bin/true.
+const fakeBin = join(node.dir, `fake-bin`);
+mkdirSync(fakeBin);
+copyFileSync(`/bin/true`, join(fakeBin, `podman`));
+
+// A lone `doctor` word (as a --format value) makes the shim start Node (the word is one of ours) for a command that
+// Node then hands back to podman unchanged: the Node path's cost for pass-through.
+const variants: Variant[] = [
+  {name: `podman version`, argv: [REAL_PODMAN, `version`]},
+  {name: `shim: podman version`, argv: [join(SHIMS, `podman`), `version`]},
+  {name: `pcluster (Node path): version`, argv: [PCLUSTER, `version`, `--format`, `doctor`]},
+  {name: `podman ps`, argv: [REAL_PODMAN, ...node.globals, `ps`]},
+  {name: `shim: podman ps`, argv: [join(SHIMS, `podman`), ...node.globals, `ps`]},
+  {name: `pcluster (Node path): ps`, argv: [PCLUSTER, ...node.globals, `ps`, `--format`, `doctor`]},
+  {name: `true`, argv: [`/bin/true`, `version`]},
+  {name: `shim: true as podman`, argv: [join(SHIMS, `podman`), `version`], path: `${SHIMS}:${fakeBin}:/usr/bin:/bin`},
+  {name: `node -e 0 (Node start-up alone)`, argv: [`node`, `-e`, `0`]},
+  {name: `node bundle load + handover`, argv: [`node`, join(REPO, `dist`, `pcluster.mjs`), `ps`], env: {PCLUSTER_EXEC_FD: `3`, PCLUSTER_PODMAN: REAL_PODMAN}},
+];
+
+function timeOnce({argv, path, env: extra}: Variant): number {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(argv[0]!, argv.slice(1), {env: {...env, PATH: path ?? env.PATH, ...extra}, stdio: [`ignore`, `ignore`, `ignore`, `pipe`]});
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0)
+    throw new Error(`${argv.join(` `)} exited ${result.status}`);
+  return elapsed;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const samples = new Map(variants.map(variant => [variant.name, [] as number[]]));
+try {
+  for (const variant of variants)
+    timeOnce(variant); // warm caches
+  for (let run = 0; run < runs; run += 1)
+    for (const variant of variants)
+      samples.get(variant.name)!.push(timeOnce(variant));
+} finally {
+  await node.cleanup();
+}
+
+const stats = variants.map(variant => {
+  const sorted = [...samples.get(variant.name)!].sort((a, b) => a - b);
+  return {name: variant.name, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95)};
+});
+const median = (name: string) => stats.find(stat => stat.name === name)!.median;
+const rows = [
+  {figure: `shim's own cost (podman = /bin/true)`, added: median(`shim: true as podman`) - median(`true`), ratio: median(`shim: true as podman`) / median(`true`), target: `≤ 2 ms added`},
+  {figure: `shim fast path over podman version`, added: median(`shim: podman version`) - median(`podman version`), ratio: median(`shim: podman version`) / median(`podman version`), target: `≤ 2 ms added`},
+  {figure: `shim fast path over podman ps`, added: median(`shim: podman ps`) - median(`podman ps`), ratio: median(`shim: podman ps`) / median(`podman ps`), target: `≤ 2 ms added`},
+  {figure: `pcluster Node path over podman version`, added: median(`pcluster (Node path): version`) - median(`podman version`), ratio: median(`pcluster (Node path): version`) / median(`podman version`), target: `report`},
+  {figure: `pcluster Node path over podman ps`, added: median(`pcluster (Node path): ps`) - median(`podman ps`), ratio: median(`pcluster (Node path): ps`) / median(`podman ps`), target: `report`},
+];
+
+const lines = [
+  `# Pass-through overhead (${runs} interleaved runs each, ${new Date().toISOString()})`,
+  ``,
+  `| figure | added (median) | ratio | target |`,
+  `| --- | ---: | ---: | --- |`,
+  ...rows.map(row => `| ${row.figure} | ${row.added.toFixed(2)} ms | ${row.ratio.toFixed(3)}x | ${row.target} |`),
+  ``,
+  `| command | median | p95 |`,
+  `| --- | ---: | ---: |`,
+  ...stats.map(stat => `| ${stat.name} | ${stat.median.toFixed(2)} ms | ${stat.p95.toFixed(2)} ms |`),
+  ``,
+];
+process.stdout.write(`${lines.join(`\n`)}\n`);
+mkdirSync(join(REPO, `bench`, `results`), {recursive: true});
+writeFileSync(join(REPO, `bench`, `results`, `passthrough.md`), `${lines.join(`\n`)}\n`);
+writeFileSync(join(REPO, `bench`, `results`, `passthrough.json`), `${JSON.stringify({runs, rows, stats}, null, 2)}\n`);

@@ -1,0 +1,29 @@
+import {loadConfig, parseLogLevel} from './config/load.js';
+import type {Config} from './config/schema.js';
+import {initLog, moreVerbose} from './log.js';
+import {globalValue, type PodmanArgv} from './podman/argv.js';
+
+/** Config and logging, for the paths that are ours. podman's --log-level sets our level too. */
+export function setUp(parsed: PodmanArgv): Config {
+  const podmanLevel = globalValue(parsed, `--log-level`);
+  const level = podmanLevel === null ? null : parseLogLevel(podmanLevel, `--log-level`);
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    // A broken config still gets its error into the default log file, where an admin looks.
+    initLog({file: defaultLogFile(), fileLevel: `info`, stderrLevel: `fatal`});
+    throw error;
+  }
+  initLog({
+    file: config.log.file,
+    fileLevel: level === null ? config.log.level : moreVerbose(config.log.level, level),
+    stderrLevel: level ?? (config.run.notices ? `warn` : `error`),
+  });
+  return config;
+}
+
+function defaultLogFile(): string {
+  const stateHome = process.env.XDG_STATE_HOME || `${process.env.HOME ?? `/tmp`}/.local/state`;
+  return `${stateHome}/pcluster/pcluster.log`;
+}

@@ -1,0 +1,92 @@
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {execa, type Options, type Result} from 'execa';
+
+/**
+ * A test "node": its own graphroot and runroot under a temporary directory, so tests never touch
+ * /var/lib/containers and can run side by side, plus the test-only containers.conf the CI machines
+ * need (cgroup v1 hybrid: runc + cgroupfs; low nofile hard limit; no journald).
+ */
+export const REPO = new URL(`../../`, import.meta.url).pathname.replace(/\/$/, ``);
+export const SHIMS = join(REPO, `shims`);
+export const PCLUSTER = join(SHIMS, `pcluster`);
+export const REAL_PODMAN = `/usr/bin/podman`;
+
+const CONTAINERS_CONF = `[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+events_logger = "file"
+`;
+
+export interface TestNode {
+  readonly dir: string;
+  readonly root: string;
+  readonly runroot: string;
+  /** `--root X --runroot Y`: podman's global options selecting this node's storage. */
+  readonly globals: readonly string[];
+  readonly env: Record<string, string>;
+  podman(args: readonly string[], options?: Options): Promise<Result>;
+  cleanup(): Promise<void>;
+}
+
+export function makeNode(name = `node`): TestNode {
+  const dir = mkdtempSync(join(tmpdir(), `pcluster-${name}-`));
+  const root = join(dir, `root`);
+  const runroot = join(dir, `runroot`);
+  const state = join(dir, `state`);
+  mkdirSync(state);
+  writeFileSync(join(dir, `containers.conf`), CONTAINERS_CONF);
+  const env: Record<string, string> = {
+    CONTAINERS_CONF: join(dir, `containers.conf`),
+    XDG_STATE_HOME: state,
+    XDG_CONFIG_HOME: join(dir, `config`),
+    PCLUSTER_SYSTEM_CONFIG: join(dir, `no-site-config.toml`),
+  };
+  const globals = [`--root`, root, `--runroot`, runroot];
+  return {
+    dir, root, runroot, globals, env,
+    podman: (args, options = {}) => execa(REAL_PODMAN, [...globals, ...args], {reject: false, ...options, env: {...env, ...options.env}}),
+    cleanup: async () => {
+      await execa(REAL_PODMAN, [...globals, `rm`, `-af`], {reject: false, env});
+      unmountUnder(dir);
+      rmSync(dir, {recursive: true, force: true});
+    },
+  };
+}
+
+/** Anything a test left mounted below `dir` (deepest first), lazily so a busy mount cannot block. */
+export function unmountUnder(dir: string): void {
+  const mountPoints = readFileSync(`/proc/self/mountinfo`, `utf8`).split(`\n`)
+    .map(line => line.split(` `)[4])
+    .filter((point): point is string => point !== undefined && (point === dir || point.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mountPoints)
+    execFileSync(`umount`, [`-l`, point], {stdio: `ignore`});
+}
+
+/** A 2 MB busybox image built from the host's busybox-static: no registry needed. */
+export async function importBusybox(node: TestNode, name = `localhost/busybox:test`): Promise<string> {
+  const rootfs = join(node.dir, `rootfs`);
+  mkdirSync(join(rootfs, `bin`), {recursive: true});
+  for (const sub of [`tmp`, `etc`, `proc`, `sys`, `dev`])
+    mkdirSync(join(rootfs, sub), {recursive: true});
+  copyFileSync(`/bin/busybox`, join(rootfs, `bin`, `busybox`));
+  chmodSync(join(rootfs, `bin`, `busybox`), 0o755);
+  const applets = execFileSync(`/bin/busybox`, [`--list`], {encoding: `utf8`}).split(`\n`).filter(Boolean);
+  for (const applet of applets)
+    if (applet !== `busybox`)
+      symlinkSync(`busybox`, join(rootfs, `bin`, applet));
+  writeFileSync(join(rootfs, `etc`, `passwd`), `root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n`);
+  const tar = join(node.dir, `rootfs.tar`);
+  execFileSync(`tar`, [`-C`, rootfs, `-cf`, tar, `.`]);
+  rmSync(rootfs, {recursive: true, force: true});
+  const result = await node.podman([`import`, `--change`, `CMD=["/bin/sh"]`, tar, name]);
+  if (result.exitCode !== 0)
+    throw new Error(`podman import failed: ${result.stderr}`);
+  rmSync(tar);
+  return name;
+}
