@@ -14,19 +14,18 @@ async function main(argv: readonly string[]): Promise<number> {
   const launch = launchFromEnv(process.env);
   const parsed = parsePodmanArgv(argv);
 
-  if (isOwnInvocation(parsed, launch)) {
-    const {setUp} = await import(`./setup.js`);
-    const config = setUp(parsed);
+  const own = isOwnInvocation(parsed, launch);
+  if (!own && !asksForSharedBaseLayers(parsed))
+    return handOver({argv: [launch.podman, ...argv]}, launch.execFd);
+
+  const {setUp} = await import(`./setup.js`);
+  const config = setUp(parsed);
+  if (own) {
     const {runOwnCommand} = await import(`./cli.js`);
     return runOwnCommand(parsed, {launch, config});
   }
-  if (asksForSharedBaseLayers(parsed)) {
-    const {setUp} = await import(`./setup.js`);
-    const config = setUp(parsed);
-    const {runSharedBaseLayers} = await import(`./run/shared.js`);
-    return runSharedBaseLayers(parsed, {launch, config});
-  }
-  return handOver({argv: [launch.podman, ...argv]}, launch.execFd);
+  const {runSharedBaseLayers} = await import(`./run/shared.js`);
+  return runSharedBaseLayers(parsed, {launch, config});
 }
 
 function isOwnInvocation(parsed: PodmanArgv, launch: Launch): boolean {

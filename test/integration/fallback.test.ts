@@ -79,3 +79,11 @@ test(`images and pull accept the flag too`, async t => {
   t.regex(result.stdout, /localhost\/busybox/);
   t.regex(result.stderr, /^pcluster: shared base layers not used/);
 });
+
+test(`podman's --log-level sets pcluster's: at error, the warning notice stays in the log file`, async t => {
+  const log = join(node.dir, `level.log`);
+  const result = await execa(PCLUSTER, [`--log-level=error`, ...node.globals, `run`, `--rm`, `--shared-base-layers`, image, ...command()], {reject: false, env: {...node.env, PCLUSTER_LOG_FILE: log}});
+  t.is(result.exitCode, 42);
+  t.is(result.stderr, `err`);
+  t.regex(readFileSync(log, `utf8`), /no shared store is configured/);
+});
