@@ -1,4 +1,4 @@
-import {loadConfig, parseLogLevel} from './config/load.js';
+import {defaultLogFile, loadConfig, parseLogLevel} from './config/load.js';
 import type {Config} from './config/schema.js';
 import {initLog, moreVerbose} from './log.js';
 import {globalValue, type PodmanArgv} from './podman/argv.js';
@@ -12,7 +12,7 @@ export function setUp(parsed: PodmanArgv): Config {
     config = loadConfig();
   } catch (error) {
     // A broken config still gets its error into the default log file, where an admin looks.
-    initLog({file: defaultLogFile(), fileLevel: `info`, stderrLevel: `fatal`});
+    initLog({file: defaultLogFile(process.env), fileLevel: `info`, stderrLevel: `fatal`});
     throw error;
   }
   initLog({
@@ -21,9 +21,4 @@ export function setUp(parsed: PodmanArgv): Config {
     stderrLevel: level ?? (config.run.notices ? `warn` : `error`),
   });
   return config;
-}
-
-function defaultLogFile(): string {
-  const stateHome = process.env.XDG_STATE_HOME || `${process.env.HOME ?? `/tmp`}/.local/state`;
-  return `${stateHome}/pcluster/pcluster.log`;
 }

@@ -193,6 +193,11 @@ function resolvePath(raw: string, where: string, identity: TemplateContext): str
 function resolveLogFile(file: Draft['logFile'], env: Env, identity: TemplateContext): string {
   if (file !== null)
     return resolvePath(file.value, file.origin, identity);
+  return defaultLogFile(env);
+}
+
+/** $XDG_STATE_HOME/pcluster/pcluster.log: also where a config that failed to load is reported. */
+export function defaultLogFile(env: Env): string {
   const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), `.local`, `state`);
   return join(stateHome, `pcluster`, `pcluster.log`);
 }
