@@ -6,6 +6,12 @@ import type {PodmanArgv} from './podman/argv.js';
 import type {Launch} from './podman/launch.js';
 import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
+import {MigrateCommand} from './commands/migrate.js';
+import {StoreGcCommand} from './commands/store/gc.js';
+import {StoreInitCommand} from './commands/store/init.js';
+import {StoreLsCommand} from './commands/store/ls.js';
+import {StoreRmCommand} from './commands/store/rm.js';
+import {StoreVerifyCommand} from './commands/store/verify.js';
 import {VersionCommand} from './commands/version.js';
 import {PCLUSTER_VERSION} from './version.js';
 
@@ -25,6 +31,12 @@ export function buildCli(): Cli<PclusterContext> {
   });
   cli.register(DoctorCommand);
   cli.register(HelpCommand);
+  cli.register(MigrateCommand);
+  cli.register(StoreInitCommand);
+  cli.register(StoreLsCommand);
+  cli.register(StoreRmCommand);
+  cli.register(StoreVerifyCommand);
+  cli.register(StoreGcCommand);
   cli.register(VersionCommand);
   return cli;
 }

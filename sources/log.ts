@@ -76,3 +76,16 @@ function atLeast(level: LogLevel, threshold: LogLevel): boolean {
 export function moreVerbose(a: LogLevel, b: LogLevel): LogLevel {
   return LEVEL_ORDER.indexOf(a) <= LEVEL_ORDER.indexOf(b) ? a : b;
 }
+
+/** A stage of long work: shown on an interactive terminal, only logged otherwise. */
+export function progress(message: string, fields: Record<string, unknown> = {}): void {
+  fileLogger.info(fields, message);
+  if (process.stderr.isTTY)
+    process.stderr.write(`pcluster: ${message}\n`);
+}
+
+/** The outcome of a command the user ran on purpose (migrate, store rm): always shown on stderr. */
+export function report(message: string, fields: Record<string, unknown> = {}): void {
+  fileLogger.info(fields, message);
+  process.stderr.write(`pcluster: ${message}\n`);
+}

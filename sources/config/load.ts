@@ -94,12 +94,17 @@ interface Draft {
   notices: boolean;
   probeTimeout: number;
   logLevel: LogLevel;
+  migrate: Config['migrate'];
+  mount: Config['mount'];
   logFile: {value: string, origin: string} | null;
 }
 
 /** Layers apply in order, key by key; a later `stores` list replaces an earlier one. Environment last. */
 export function resolveConfig(layers: readonly ConfigLayer[], env: Env, identity: TemplateContext): Config {
-  const draft: Draft = {stores: [], strict: false, notices: true, probeTimeout: 5, logLevel: `info`, logFile: null};
+  const draft: Draft = {stores: [], strict: false, notices: true, probeTimeout: 5, logLevel: `info`, logFile: null,
+    migrate: {compression: `zstd`, compressionLevel: null, lockWait: 600, lockLease: 60},
+    mount: {squash: `auto`, overlay: `auto`, grace: 10},
+  };
   for (const {origin, data} of layers)
     applyLayer(draft, origin, data);
   applyEnvironment(draft, env);
@@ -108,6 +113,8 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: Env, identity
   return {
     stores,
     run: {strict: draft.strict, notices: draft.notices, probeTimeout: draft.probeTimeout},
+    migrate: draft.migrate,
+    mount: draft.mount,
     log: {level: draft.logLevel, file: resolveLogFile(draft.logFile, env, identity)},
     files: layers.map(layer => layer.origin),
   };
@@ -120,6 +127,14 @@ function applyLayer(draft: Draft, origin: string, data: ConfigFile): void {
   draft.notices = data.run?.notices ?? draft.notices;
   draft.probeTimeout = data.run?.probe_timeout ?? draft.probeTimeout;
   draft.logLevel = data.log?.level ?? draft.logLevel;
+  const migrate = data.migrate ?? {};
+  draft.migrate = {
+    compression: migrate.compression ?? draft.migrate.compression,
+    compressionLevel: migrate.compression_level ?? draft.migrate.compressionLevel,
+    lockWait: migrate.lock_wait ?? draft.migrate.lockWait,
+    lockLease: migrate.lock_lease ?? draft.migrate.lockLease,
+  };
+  draft.mount = {...draft.mount, ...data.mount};
   if (data.log?.file !== undefined)
     draft.logFile = {value: data.log.file, origin: `${origin}: log.file`};
 }
@@ -132,16 +147,41 @@ function applyEnvironment(draft: Draft, env: Env): void {
     draft.stores = draft.stores.map(store => ({...store, entry: {...store.entry, require_shared: requireShared}}));
   draft.strict = envBoolean(env, `PCLUSTER_STRICT`) ?? draft.strict;
   draft.notices = envBoolean(env, `PCLUSTER_NOTICES`) ?? draft.notices;
-  if (env.PCLUSTER_PROBE_TIMEOUT) {
-    const seconds = Number(env.PCLUSTER_PROBE_TIMEOUT);
-    if (!Number.isFinite(seconds) || seconds <= 0 || seconds >= 3600)
-      throw new UserError(`PCLUSTER_PROBE_TIMEOUT=${env.PCLUSTER_PROBE_TIMEOUT}: expected seconds between 0 and 3600`);
-    draft.probeTimeout = seconds;
-  }
+  draft.probeTimeout = envSeconds(env, `PCLUSTER_PROBE_TIMEOUT`, 0, 3600) ?? draft.probeTimeout;
+  draft.migrate = {
+    ...draft.migrate,
+    lockWait: envSeconds(env, `PCLUSTER_LOCK_WAIT`, -1, 86400) ?? draft.migrate.lockWait,
+    lockLease: envSeconds(env, `PCLUSTER_LOCK_LEASE`, 0, 86400) ?? draft.migrate.lockLease,
+  };
+  draft.mount = {
+    squash: envChoice(env, `PCLUSTER_MOUNT_SQUASH`, [`auto`, `kernel`, `squashfuse`] as const) ?? draft.mount.squash,
+    overlay: envChoice(env, `PCLUSTER_MOUNT_OVERLAY`, [`auto`, `kernel`, `fuse`] as const) ?? draft.mount.overlay,
+    grace: envSeconds(env, `PCLUSTER_MOUNT_GRACE`, -1, 86400) ?? draft.mount.grace,
+  };
   if (env.PCLUSTER_LOG_LEVEL)
     draft.logLevel = parseLogLevel(env.PCLUSTER_LOG_LEVEL, `PCLUSTER_LOG_LEVEL`);
   if (env.PCLUSTER_LOG_FILE)
     draft.logFile = {value: env.PCLUSTER_LOG_FILE, origin: `PCLUSTER_LOG_FILE`};
+}
+
+function envChoice<T extends string>(env: Env, name: string, choices: readonly T[]): T | null {
+  const value = env[name];
+  if (value === undefined || value === ``)
+    return null;
+  if (!(choices as readonly string[]).includes(value))
+    throw new UserError(`${name}=${value}: expected one of ${choices.join(`, `)}`);
+  return value as T;
+}
+
+/** Seconds in the open interval (min, max). */
+function envSeconds(env: Env, name: string, min: number, max: number): number | null {
+  const value = env[name];
+  if (value === undefined || value === ``)
+    return null;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= min || seconds >= max)
+    throw new UserError(`${name}=${value}: expected seconds between ${Math.max(min, 0)} and ${max}`);
+  return seconds;
 }
 
 function envBoolean(env: Env, name: string): boolean | null {
@@ -169,10 +209,6 @@ function resolveStore(entry: NonNullable<ConfigFile['stores']>[number], origin: 
   return {path, readOnly: entry.read_only ?? false, requireShared: entry.require_shared ?? true, origin};
 }
 
-/**
- * A store path ends up inside `--storage-opt additionalimagestore=PATH`: a comma or a control
- * character there would be read by podman as something else, so such paths are refused outright.
- */
 function resolvePath(raw: string, where: string, identity: TemplateContext): string {
   let path: string;
   try {
@@ -182,11 +218,20 @@ function resolvePath(raw: string, where: string, identity: TemplateContext): str
       throw new UserError(`${where}: ${error.message}`);
     throw error;
   }
+  return checkStorePath(path, where);
+}
+
+/**
+ * A store path ends up inside `--storage-opt additionalimagestore=PATH` and in overlay's colon-
+ * separated lowerdir list: a comma, colon or control character there would be read as something
+ * else, so such paths are refused outright. Returns the path without trailing slashes.
+ */
+export function checkStorePath(path: string, where: string): string {
   if (!isAbsolute(path))
     throw new UserError(`${where}: ${JSON.stringify(path)} is not an absolute path`);
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f,]/.test(path))
-    throw new UserError(`${where}: ${JSON.stringify(path)} contains a comma or a control character, which podman's storage options cannot carry`);
+  if (/[\u0000-\u001f\u007f,:]/.test(path))
+    throw new UserError(`${where}: ${JSON.stringify(path)} contains a comma, colon or control character, which podman's storage and overlay options cannot carry`);
   return path.length > 1 ? path.replace(/\/+$/, ``) : path;
 }
 

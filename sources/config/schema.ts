@@ -4,6 +4,9 @@ import * as t from 'typanion';
  * The shape of a pcluster config file (TOML). Keys are snake_case like podman's own
  * containers.conf and storage.conf, so admins read one style across all three.
  */
+export const SQUASH_COMPRESSORS = [`zstd`, `gzip`, `xz`, `lz4`, `lzo`, `lzma`] as const;
+export type SquashCompressor = typeof SQUASH_COMPRESSORS[number];
+
 const isStoreEntry = t.isObject({
   path: t.isString(),
   /** Never migrate into this store, even when it is writable (a site store an admin runs from). */
@@ -18,6 +21,21 @@ export const isConfigFile = t.isObject({
     strict: t.isOptional(t.isBoolean()),
     notices: t.isOptional(t.isBoolean()),
     probe_timeout: t.isOptional(t.cascade(t.isNumber(), [t.isInExclusiveRange(0, 3600)])),
+  })),
+  migrate: t.isOptional(t.isObject({
+    /** mksquashfs compressor; zstd decompresses fastest for the many small reads of a container start. */
+    compression: t.isOptional(t.isEnum(SQUASH_COMPRESSORS)),
+    compression_level: t.isOptional(t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 22)])),
+    /** Seconds to wait for another node's migration of the same image before giving up. */
+    lock_wait: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 86400)])),
+    /** Seconds without a heartbeat after which a migration lock counts as abandoned. */
+    lock_lease: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(5, 86400)])),
+  })),
+  mount: t.isOptional(t.isObject({
+    squash: t.isOptional(t.isEnum([`auto`, `kernel`, `squashfuse`] as const)),
+    overlay: t.isOptional(t.isEnum([`auto`, `kernel`, `fuse`] as const)),
+    /** Seconds a squash mount outlives its last container, so back-to-back jobs do not remount. */
+    grace: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 86400)])),
   })),
   log: t.isOptional(t.isObject({
     level: t.isOptional(t.isEnum([`trace`, `debug`, `info`, `warn`, `error`, `fatal`] as const)),
@@ -45,6 +63,17 @@ export interface Config {
     readonly notices: boolean;
     /** Seconds a store probe may take before the store counts as unavailable. */
     readonly probeTimeout: number;
+  };
+  readonly migrate: {
+    readonly compression: SquashCompressor;
+    readonly compressionLevel: number | null;
+    readonly lockWait: number;
+    readonly lockLease: number;
+  };
+  readonly mount: {
+    readonly squash: `auto` | `kernel` | `squashfuse`;
+    readonly overlay: `auto` | `kernel` | `fuse`;
+    readonly grace: number;
   };
   readonly log: {
     readonly level: LogLevel;

@@ -1,34 +1,162 @@
-import type {Config} from '../config/schema.js';
-import {detectFilesystem} from '../detect/detect.js';
-import {UserError} from '../errors.js';
-import {say} from '../log.js';
-import {globalValue, parseSubcommandArgs, SHARED_BASE_LAYERS, tokensWithout, type PodmanArgv} from '../podman/argv.js';
+import {existsSync} from 'node:fs';
+
+import type {Config, StoreConfig} from '../config/schema.js';
+import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
+import {errorMessage, UserError} from '../errors.js';
+import {log, progress, say} from '../log.js';
+import {migrateImage} from '../migrate/migrate.js';
+import type {PullPolicy} from '../migrate/source.js';
+import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
+import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '../podman/argv.js';
 import {handOver} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
+import {parseImageReference, type ImageReference} from '../podman/reference.js';
+import {loadStorageConf, storageConfFile} from '../podman/storageconf.js';
+import {findImage, readCatalog, type StoreImage} from '../store/catalog.js';
+import {missingMountTools} from './preflight.js';
+import {plainArgv, sharedArgv} from './plan.js';
 import {storeUnusableReason} from './stores.js';
 
 /**
- * `run|create|pull|images --shared-base-layers`. This version decides whether the configured stores
- * could serve; running from them arrives with store migration and the mount program. Whenever they
- * cannot serve, the user's command runs exactly as plain podman would, after one notice line.
+ * `run|create|pull|images --shared-base-layers`: find the stores, probe them (hang-proof), find the
+ * image or migrate it on first use, then hand podman the storage options. Whenever something stands in
+ * the way, the user's command runs exactly as plain podman would, after one notice line.
  */
-export async function runSharedBaseLayers(parsed: PodmanArgv, context: {launch: Launch, config: Config}): Promise<number> {
-  const reason = await whyNotShared(parsed, context.config);
-  return fallBack(parsed, context, reason);
+interface Context {
+  readonly launch: Launch;
+  readonly config: Config;
 }
 
-async function whyNotShared(parsed: PodmanArgv, config: Config): Promise<string> {
+interface UsableStore {
+  readonly config: StoreConfig;
+  readonly fs: FilesystemReport;
+  readonly catalog: readonly StoreImage[];
+}
+
+/** Why shared stores cannot serve this command (the fallback's notice). */
+class Fallback extends Error {}
+
+export async function runSharedBaseLayers(parsed: PodmanArgv, context: Context): Promise<number> {
+  try {
+    return await runShared(parsed, context);
+  } catch (error) {
+    if (error instanceof Fallback)
+      return fallBack(parsed, context, error.message);
+    throw error;
+  }
+}
+
+async function runShared(parsed: PodmanArgv, context: Context): Promise<number> {
+  const {config, launch} = context;
   const remote = remoteService(parsed);
   if (remote !== null)
-    return `podman talks to a remote service (${remote}); shared stores are node-local mounts`;
+    throw new Fallback(`podman talks to a remote service (${remote}); shared stores are node-local mounts`);
   if (config.stores.length === 0)
-    return `no shared store is configured (set PCLUSTER_STORE or stores in a config file)`;
+    throw new Fallback(`no shared store is configured (set PCLUSTER_STORE or stores in a config file)`);
+
+  const rootless = process.getuid?.() !== 0;
+  const storageConf = loadStorageConf(storageConfFile(process.env, rootless, existsSync), process.env);
+  const driver = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
+  if (driver !== `overlay`)
+    throw new Fallback(`podman uses the ${driver} storage driver; shared stores need overlay`);
+  const missing = await missingMountTools(config, rootless);
+  if (missing !== null)
+    throw new Fallback(missing);
+
+  const stores = await usableStores(config);
+  const subcommand = parsed.subcommand!;
+  const args = parseSubcommandArgs(subcommand, parsed.rest);
+  const mountProgram = mountProgramPath();
+  const plan = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}) => handOver({
+    argv: [launch.podman, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})],
+    env: mountProgramEnv(config, storePaths),
+  }, launch.execFd);
+
+  if (subcommand === `images`)
+    return plan(stores.map(store => store.config.path));
+
+  const raw = args.positionals[0];
+  if (raw === undefined)
+    throw new Fallback(`no image given`);
+  let reference: ImageReference;
+  try {
+    reference = parseImageReference(raw);
+  } catch (error) {
+    throw new Fallback(errorMessage(error));
+  }
+  const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
+  let found = pull === `always` || pull === `newer` ? null : locate(stores, reference);
+  if (found === null)
+    found = await migrateOnFirstUse(parsed, context, stores, raw, pull);
+
+  if (subcommand === `pull`) {
+    process.stdout.write(`${found.image.id}\n`);
+    return 0;
+  }
+  // An id or digest names the source image; in the store the image has its own id.
+  const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
+  log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
+  return plan(stores.map(store => store.config.path), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+}
+
+async function usableStores(config: Config): Promise<UsableStore[]> {
   const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout)));
   const problems = config.stores.map((store, index) => storeUnusableReason(store, reports[index]!));
-  const blocking = problems.filter((problem): problem is string => problem !== null);
-  if (blocking.length === config.stores.length)
-    return blocking.join(`; `);
-  return `running from a shared store is not available in this pcluster version yet`;
+  if (problems.every(problem => problem !== null))
+    throw new Fallback(problems.join(`; `));
+  const usable: UsableStore[] = [];
+  for (const [index, store] of config.stores.entries()) {
+    if (problems[index] !== null) {
+      log().info({store: store.path, reason: problems[index]}, `store skipped`);
+      continue;
+    }
+    const catalog = await readCatalog(store.path).catch((error: unknown) => {
+      log().warn({store: store.path, error: errorMessage(error)}, `store skipped: unreadable records`);
+      return null;
+    });
+    usable.push({config: store, fs: reports[index]!, catalog: catalog ?? []});
+  }
+  return usable;
+}
+
+function locate(stores: readonly UsableStore[], reference: ImageReference): {store: string, image: StoreImage} | null {
+  for (const store of stores) {
+    const image = findImage(store.catalog, reference);
+    if (image !== null)
+      return {store: store.config.path, image};
+  }
+  return null;
+}
+
+async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy): Promise<{store: string, image: StoreImage}> {
+  const target = stores.find(store => !store.config.readOnly && store.fs.writable === true);
+  if (target === undefined)
+    throw new Fallback(`image ${raw} is not in a shared store and no usable store is writable`);
+  progress(`${raw} is not in a shared store yet: migrating it into ${target.config.path}`);
+  try {
+    const result = await migrateImage({
+      podman: context.launch.podman,
+      globals: tokensWithout(parsed.globals, () => false),
+      store: target.config.path,
+      config: context.config,
+    }, raw, pull);
+    return {store: target.config.path, image: result.image};
+  } catch (error) {
+    if (error instanceof UserError)
+      throw new Fallback(`migrating ${raw} into ${target.config.path} failed: ${error.message}`);
+    throw error;
+  }
+}
+
+function pullPolicy(value: string | null): PullPolicy {
+  if (value === null || value === `missing`)
+    return `missing`;
+  if (value === `always` || value === `never` || value === `newer`)
+    return value;
+  // podman's own spelling for missing; anything else podman rejects itself on fallback.
+  if (value === `ifmissing` || value === `ifnewer`)
+    return value === `ifnewer` ? `newer` : `missing`;
+  throw new Fallback(`--pull=${value} is not a pull policy`);
 }
 
 /** podman-remote, `--remote`, `--connection`, `--url` or CONTAINER_HOST: containers run elsewhere. */
@@ -43,21 +171,10 @@ function remoteService(parsed: PodmanArgv): string | null {
   return process.env.CONTAINER_HOST ? `CONTAINER_HOST=${process.env.CONTAINER_HOST}` : null;
 }
 
-function fallBack(parsed: PodmanArgv, context: {launch: Launch, config: Config}, reason: string): never {
+function fallBack(parsed: PodmanArgv, context: Context, reason: string): never {
   if (context.config.run.strict)
     throw new UserError(`shared base layers not used: ${reason} (strict mode)`);
+  // run.notices = false lowers stderr to errors only (setup.ts); the log keeps the notice regardless.
   say(`warn`, `shared base layers not used: ${reason}; running from local storage`, {reason});
-  return handOver({argv: [context.launch.podman, ...withoutSharedBaseLayers(parsed)]}, context.launch.execFd);
-}
-
-/** The user's argv as plain podman should get it: the same tokens, less ours. */
-export function withoutSharedBaseLayers(parsed: PodmanArgv): string[] {
-  const args = parseSubcommandArgs(parsed.subcommand!, parsed.rest);
-  return [
-    ...tokensWithout(parsed.globals, () => false),
-    ...parsed.commandPath,
-    ...tokensWithout(args.options, option => option.name === SHARED_BASE_LAYERS),
-    ...(args.doubleDash ? [`--`] : []),
-    ...args.positionals,
-  ];
+  return handOver({argv: [context.launch.podman, ...plainArgv(parsed)]}, context.launch.execFd);
 }

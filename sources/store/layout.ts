@@ -1,13 +1,63 @@
-import {readdir, readFile} from 'node:fs/promises';
+import {readdir, readFile, readlink, stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 /**
- * The on-disk layout of a containers-storage store (overlay driver), read-only view. Only this module
- * knows where containers-storage keeps its records; everything else asks it.
+ * The on-disk layout of a shared store: containers-storage's own records (overlay driver), the squash
+ * side-cars of the shared-store convention, and pcluster's working area. Only this module knows where
+ * things live; everything else asks it. Records are only *read* here: writes go through podman
+ * (store/podman.ts), side-cars and pcluster's files through store/publish.ts.
  */
 export const IMAGES_JSON = join(`overlay-images`, `images.json`);
-/** Side-car squash images of the shared-store convention (../docs/store.md). */
+/** Side-car squash images: `squash/LINK.squash`, LINK being the marker layer's short link id. */
 export const SQUASH_DIR = `squash`;
+/** The file inside a pcluster marker layer that says which source image the squash was made from. */
+export const MARKER_FILE = `.pcluster-marker.json`;
+
+/** pcluster's own working area inside a store: staging builds, locks, retired side-cars. */
+export const WORK_DIR = `pcluster`;
+
+export function stagingDir(store: string): string {
+  return join(store, WORK_DIR, `staging`);
+}
+
+export function locksDir(store: string): string {
+  return join(store, WORK_DIR, `locks`);
+}
+
+/** Side-cars of removed images wait here until nothing on any node can still be reading them. */
+export function trashDir(store: string): string {
+  return join(store, WORK_DIR, `trash`);
+}
+
+export function sideCarPath(store: string, link: string): string {
+  return join(store, SQUASH_DIR, `${link}.squash`);
+}
+
+/** `overlay/l/LINK.squash`: what a mount program finds next to the lower `overlay/l/LINK`. */
+export function sideCarLinkPath(store: string, link: string): string {
+  return join(store, `overlay`, `l`, `${link}.squash`);
+}
+
+/** The relative target every tool of the convention writes, so the store can move as a whole. */
+export function sideCarLinkTarget(link: string): string {
+  return join(`..`, `..`, SQUASH_DIR, `${link}.squash`);
+}
+
+export function layerDiffPath(store: string, layer: string): string {
+  return join(store, `overlay`, layer, `diff`);
+}
+
+/** The directories holding containers-storage's records (made readable for all in a public store). */
+export const RECORD_DIRS = [`overlay`, join(`overlay`, `l`), `overlay-images`, `overlay-layers`] as const;
+export const LOCK_FILES = [`storage.lock`, join(`overlay-images`, `images.lock`), join(`overlay-layers`, `layers.lock`)] as const;
+
+export interface ImageRecord {
+  readonly id: string;
+  readonly names?: readonly string[];
+  readonly layer?: string;
+  readonly created?: string;
+  readonly digest?: string;
+}
 
 export type StoreFormat = `squash` | `exploded` | `empty` | `not-a-store`;
 
@@ -16,25 +66,76 @@ export interface StoreSummary {
   readonly images: number;
 }
 
-interface ImageRecord {
-  readonly id: string;
-  readonly names?: readonly string[];
-  readonly layer?: string;
-}
+export class StoreFormatError extends Error {}
 
+/**
+ * The image records, or null when the path is not a store. containers-storage writes images.json
+ * only with the first image, so a store that `store init` prepared (it has pcluster's working area)
+ * counts as an empty store until then.
+ */
 export async function readImageRecords(store: string): Promise<ImageRecord[] | null> {
+  const file = join(store, IMAGES_JSON);
   let text: string;
   try {
-    text = await readFile(join(store, IMAGES_JSON), `utf8`);
+    text = await readFile(file, `utf8`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === `ENOENT`)
-      return null;
+      return await exists(join(store, WORK_DIR)) ? [] : null;
     throw error;
   }
-  const records = JSON.parse(text) as unknown;
-  if (!Array.isArray(records))
-    throw new Error(`${join(store, IMAGES_JSON)}: expected a JSON array`);
-  return records as ImageRecord[];
+  let records: unknown;
+  try {
+    records = JSON.parse(text);
+  } catch {
+    throw new StoreFormatError(`${file}: not valid JSON`);
+  }
+  if (!Array.isArray(records) || !records.every(isImageRecord))
+    throw new StoreFormatError(`${file}: not a list of image records`);
+  return records;
+}
+
+function isImageRecord(value: unknown): value is ImageRecord {
+  if (typeof value !== `object` || value === null)
+    return false;
+  const record = value as Record<string, unknown>;
+  return typeof record.id === `string` && /^[0-9a-f]{64}$/.test(record.id)
+    && (record.layer === undefined || (typeof record.layer === `string` && /^[0-9a-f]{64}$/.test(record.layer)))
+    && (record.names === undefined || record.names === null || (Array.isArray(record.names) && record.names.every(name => typeof name === `string`)));
+}
+
+/** The short link id of a layer (`overlay/LAYER/link`), or null when the layer is missing. */
+export async function readLayerLink(store: string, layer: string): Promise<string | null> {
+  try {
+    const link = (await readFile(join(store, `overlay`, layer, `link`), `utf8`)).trim();
+    return /^[A-Z0-9]{26}$/.test(link) ? link : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function readSideCarLink(store: string, link: string): Promise<string | null> {
+  try {
+    return await readlink(sideCarLinkPath(store, link));
+  } catch {
+    return null;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function fileSize(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return null;
+  }
 }
 
 export async function summarizeStore(store: string): Promise<StoreSummary> {

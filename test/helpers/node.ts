@@ -29,8 +29,19 @@ export interface TestNode {
   /** `--root X --runroot Y`: podman's global options selecting this node's storage. */
   readonly globals: readonly string[];
   readonly env: Record<string, string>;
-  podman(args: readonly string[], options?: Options): Promise<Result>;
+  podman(args: readonly string[], options?: Options): Promise<Outcome>;
   cleanup(): Promise<void>;
+}
+
+/** What tests look at of a finished process, with text output. */
+export interface Outcome {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function outcome(result: Result): Outcome {
+  return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ``), stderr: String(result.stderr ?? ``)};
 }
 
 export function makeNode(name = `node`): TestNode {
@@ -49,7 +60,7 @@ export function makeNode(name = `node`): TestNode {
   const globals = [`--root`, root, `--runroot`, runroot];
   return {
     dir, root, runroot, globals, env,
-    podman: (args, options = {}) => execa(REAL_PODMAN, [...globals, ...args], {reject: false, ...options, env: {...env, ...options.env}}),
+    podman: async (args, options = {}) => outcome(await execa(REAL_PODMAN, [...globals, ...args], {reject: false, ...options, env: {...env, ...options.env}})),
     cleanup: async () => {
       await execa(REAL_PODMAN, [...globals, `rm`, `-af`], {reject: false, env});
       unmountUnder(dir);

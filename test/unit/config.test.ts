@@ -86,8 +86,8 @@ for (const [name, text, message] of invalid) {
 
 const badPaths: Array<[string, RegExp]> = [
   [`relative/store`, /stores\[0\]\.path: "relative\/store" is not an absolute path/],
-  [`/a,b`, /contains a comma or a control character/],
-  [`/a\\nb`, /contains a comma or a control character/],
+  [`/a,b`, /contains a comma, colon or control character/],
+  [`/a\\nb`, /contains a comma, colon or control character/],
   [`/{env.NOPE}/x`, /stores\[0\]\.path: \{env\.NOPE\} needs \$NOPE, which is not set/],
   [`/{home}/x`, /unknown template \{home\}/],
 ];

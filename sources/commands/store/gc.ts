@@ -1,0 +1,49 @@
+import {Command, Option} from 'clipanion';
+import * as t from 'typanion';
+import {join} from 'node:path';
+
+import type {PclusterContext} from '../../cli.js';
+import {report} from '../../log.js';
+import {locksDir} from '../../store/layout.js';
+import {acquireLock} from '../../store/lock.js';
+import {collectGarbage} from '../../store/manage.js';
+import {withStorePodman} from '../../store/podman.js';
+import {selectStore} from '../../store/select.js';
+
+export class StoreGcCommand extends Command<PclusterContext> {
+  static override paths = [[`store`, `gc`]];
+
+  static override usage = Command.Usage({
+    description: `remove what interrupted or superseded work left in a store`,
+    details: `
+      Removes orphan side-cars and links, half-built images of migrations nobody is running, staging
+      dirs and locks silent for two leases, and retired side-cars older than --trash-age.
+    `,
+  });
+
+  store = Option.String(`--store`, {description: `store to clean (default: the first writable configured store)`});
+  trashAge = Option.String(`--trash-age`, `86400`, {
+    description: `seconds a removed image's side-car is kept for nodes still running it (default one day)`,
+    validator: t.cascade(t.isNumber(), [t.isAtLeast(0)]),
+  });
+
+  override async execute(): Promise<number> {
+    const {launch, config} = this.context;
+    const store = await selectStore(config, this.store);
+    const lock = await acquireLock(join(locksDir(store), `store`), {wait: config.migrate.lockWait, lease: config.migrate.lockLease});
+    try {
+      const garbage = await collectGarbage(store, {lease: config.migrate.lockLease, trashAge: this.trashAge});
+      await withStorePodman(launch.podman, store, async storePodman => {
+        for (const item of garbage) {
+          await item.repair?.(storePodman);
+          report(`removed: ${item.message}`);
+        }
+      });
+      if (garbage.length === 0)
+        report(`nothing to collect in ${store}`);
+    } finally {
+      await lock.release();
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,46 @@
+import {Command, Option} from 'clipanion';
+import {join} from 'node:path';
+
+import type {PclusterContext} from '../../cli.js';
+import {report} from '../../log.js';
+import {removeStoreImage} from '../../migrate/migrate.js';
+import {parseImageReference} from '../../podman/reference.js';
+import {locksDir} from '../../store/layout.js';
+import {acquireLock} from '../../store/lock.js';
+import {findStoreImages} from '../../store/manage.js';
+import {withStorePodman} from '../../store/podman.js';
+import {selectStore} from '../../store/select.js';
+
+export class StoreRmCommand extends Command<PclusterContext> {
+  static override paths = [[`store`, `rm`]];
+
+  static override usage = Command.Usage({
+    description: `remove images from a store`,
+    details: `
+      Running containers keep working: a removed side-car moves to the store's trash and is deleted by
+      \`store gc\` only after the trash age (other nodes may still have it mounted).
+    `,
+  });
+
+  store = Option.String(`--store`, {description: `store to remove from (default: the first writable configured store)`});
+  images = Option.Rest({required: 1});
+
+  override async execute(): Promise<number> {
+    const {launch, config} = this.context;
+    const store = await selectStore(config, this.store);
+    const references = this.images.map(raw => ({raw, reference: parseImageReference(raw)}));
+    const lock = await acquireLock(join(locksDir(store), `store`), {wait: config.migrate.lockWait, lease: config.migrate.lockLease});
+    try {
+      const images = await findStoreImages(store, references);
+      await withStorePodman(launch.podman, store, async storePodman => {
+        for (const [index, image] of images.entries()) {
+          await removeStoreImage(store, storePodman, image);
+          report(`removed ${references[index]!.raw} (${image.id.slice(0, 12)}) from ${store}`);
+        }
+      });
+    } finally {
+      await lock.release();
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,51 @@
+import {Command, Option} from 'clipanion';
+import {join} from 'node:path';
+
+import type {PclusterContext} from '../../cli.js';
+import {report, say} from '../../log.js';
+import {locksDir} from '../../store/layout.js';
+import {acquireLock} from '../../store/lock.js';
+import {verifyStore} from '../../store/manage.js';
+import {withStorePodman} from '../../store/podman.js';
+import {selectStore} from '../../store/select.js';
+
+export class StoreVerifyCommand extends Command<PclusterContext> {
+  static override paths = [[`store`, `verify`]];
+
+  static override usage = Command.Usage({
+    description: `check a store's images, side-cars and names`,
+    details: `
+      Checks that every image has its layer, link and side-car, that side-cars are SquashFS images
+      inside the store, that no name is held twice and nothing is orphaned. Prints one line per
+      problem and exits 1 while any remains; --repair fixes what it can first.
+    `,
+  });
+
+  store = Option.String(`--store`, {description: `store to check (default: the first writable configured store)`});
+  repair = Option.Boolean(`--repair`, false, {description: `fix the problems found, then check again`});
+
+  override async execute(): Promise<number> {
+    const {launch, config} = this.context;
+    const store = await selectStore(config, this.store);
+    let problems = await verifyStore(store, config.migrate.lockLease);
+    if (this.repair && problems.length > 0) {
+      const lock = await acquireLock(join(locksDir(store), `store`), {wait: config.migrate.lockWait, lease: config.migrate.lockLease});
+      try {
+        await withStorePodman(launch.podman, store, async storePodman => {
+          for (const problem of await verifyStore(store, config.migrate.lockLease)) {
+            await problem.repair?.(storePodman);
+            report(`repaired: ${problem.message}`);
+          }
+        });
+      } finally {
+        await lock.release();
+      }
+      problems = await verifyStore(store, config.migrate.lockLease);
+    }
+    for (const problem of problems)
+      say(`error`, problem.message);
+    if (problems.length === 0)
+      report(`store ${store} is consistent`);
+    return problems.length === 0 ? 0 : 1;
+  }
+}

@@ -1,0 +1,176 @@
+import {mkdtemp, rm} from 'node:fs/promises';
+import {hostname} from 'node:os';
+import {join} from 'node:path';
+
+import type {Config} from '../config/schema.js';
+import {UserError} from '../errors.js';
+import {log, progress, say} from '../log.js';
+import {parseImageReference} from '../podman/reference.js';
+import {imageState, readCatalog, type StoreImage} from '../store/catalog.js';
+import {locksDir, stagingDir} from '../store/layout.js';
+import {acquireLock, LockTimeoutError, type HeldLock} from '../store/lock.js';
+import {markerLayoutDir, writeMarkerImage} from '../store/marker.js';
+import {withStorePodman, type StorePodman} from '../store/podman.js';
+import {attachSideCar, prepareWorkArea, retireSideCar, sweepDeadStaging} from '../store/publish.js';
+import {squashImage} from './squash.js';
+import {resolveSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
+
+/**
+ * Migration: a local image becomes a squash image of a shared store. Build in the store's staging
+ * area, store the marker image nameless, attach the side-car, and only then give it its names: at no
+ * point can a runner on another node find an image by name that cannot run. One node builds a given
+ * source image at a time (lease lock); the others wait and use its result.
+ */
+export interface MigrateContext extends SourceContext {
+  readonly store: string;
+  readonly config: Config;
+}
+
+export interface MigrateResult {
+  readonly image: StoreImage;
+  readonly source: SourceImage;
+  /** False when the store already had it (possibly migrated meanwhile by another node). */
+  readonly migrated: boolean;
+  readonly warnings: readonly string[];
+}
+
+export async function migrateImage(context: MigrateContext, raw: string, pull: PullPolicy): Promise<MigrateResult> {
+  const reference = parseImageReference(raw);
+  await prepareWorkArea(context.store);
+  const source = await resolveSource(context, raw, reference, pull);
+
+  const existing = await findMigrated(context.store, source.id);
+  if (existing !== null)
+    return {image: await ensureNames(context, existing, source), source, migrated: false, warnings: []};
+
+  const lock = await takeLock(context, source.id, `migration of ${raw}`, owner => {
+    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to finish migrating ${raw} into ${context.store}`);
+  });
+  try {
+    const peer = await findMigrated(context.store, source.id);
+    if (peer !== null)
+      return {image: await ensureNames(context, peer, source), source, migrated: false, warnings: []};
+    return await build(context, raw, source, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function build(context: MigrateContext, raw: string, source: SourceImage, imageLock: HeldLock): Promise<MigrateResult> {
+  await sweepDeadStaging(context.store);
+  const staging = await mkdtemp(join(stagingDir(context.store), `${hostname()}-${process.pid}-`));
+  try {
+    progress(`migrating ${raw} (${formatBytes(source.size)}) into ${context.store}: squashing the root filesystem`);
+    const squash = join(staging, `rootfs.squash`);
+    const {warnings} = await squashImage(context, source.id, squash, {
+      compression: context.config.migrate.compression,
+      compressionLevel: context.config.migrate.compressionLevel,
+      progress: process.stderr.isTTY === true,
+    });
+    for (const warning of warnings)
+      say(`warn`, `${raw}: not stored in the squash image: ${warning}`, {warning});
+    const markerId = await writeMarkerImage(join(staging, `marker`), source);
+
+    progress(`migrating ${raw}: publishing in ${context.store}`);
+    const image = await publish(context, source, markerId, squash, staging, imageLock);
+    log().info({store: context.store, image: image.id, source: source.id, names: image.names, squashBytes: image.squashBytes}, `migrated ${raw}`);
+    return {image, source, migrated: true, warnings};
+  } finally {
+    await rm(staging, {recursive: true, force: true});
+  }
+}
+
+async function publish(context: MigrateContext, source: SourceImage, markerId: string, squash: string, staging: string, imageLock: HeldLock): Promise<StoreImage> {
+  const storeLock = await takeLock(context, `store`, `store ${context.store}`);
+  try {
+    return await withStorePodman(context.podman, context.store, async storePodman => {
+      await storePodman.run([`pull`, `--quiet`, `dir:${markerLayoutDir(join(staging, `marker`))}`]);
+      const marker = await catalogImage(context.store, markerId);
+      if (marker.link === null)
+        throw new UserError(`store ${context.store}: the marker image ${markerId.slice(0, 12)} has no layer link`);
+      // A lease that ran out while we squashed belongs to another node now: publishing would race it.
+      if (!await imageLock.stillHeld())
+        throw new UserError(`lost the migration lock for ${source.id.slice(0, 12)} in ${context.store} (held too long without heartbeat)`);
+      await attachSideCar(context.store, marker.link, squash, staging);
+      return giveNames(context.store, storePodman, markerId, source.names);
+    });
+  } finally {
+    await storeLock.release();
+  }
+}
+
+/**
+ * Tags the image with its names. containers-storage moves a name off any other image holding it, so
+ * the store never has two images with one name; images left with no name at all were replaced and
+ * are removed (their side-cars retired, not deleted).
+ */
+async function giveNames(store: string, storePodman: StorePodman, id: string, names: readonly string[]): Promise<StoreImage> {
+  if (names.length > 0) {
+    const before = (await readCatalog(store)) ?? [];
+    const holders = before.filter(image => image.id !== id && image.names.some(name => names.includes(name)));
+    await storePodman.run([`tag`, id, ...names]);
+    const after = (await readCatalog(store)) ?? [];
+    for (const old of holders) {
+      const now = after.find(image => image.id === old.id);
+      if (now !== undefined && now.names.length === 0)
+        await removeStoreImage(store, storePodman, now);
+    }
+  }
+  return catalogImage(store, id);
+}
+
+export async function removeStoreImage(store: string, storePodman: StorePodman, image: StoreImage): Promise<void> {
+  await storePodman.run([`rmi`, `--force`, image.id]);
+  if (image.link !== null && image.sideCarTarget !== null)
+    await retireSideCar(store, image.link);
+}
+
+/** An already migrated image gets any name the source has gained since. */
+async function ensureNames(context: MigrateContext, image: StoreImage, source: SourceImage): Promise<StoreImage> {
+  const missing = source.names.filter(name => !image.names.includes(name));
+  if (missing.length === 0)
+    return image;
+  const storeLock = await takeLock(context, `store`, `store ${context.store}`);
+  try {
+    return await withStorePodman(context.podman, context.store, storePodman => giveNames(context.store, storePodman, image.id, source.names));
+  } finally {
+    await storeLock.release();
+  }
+}
+
+async function findMigrated(store: string, sourceId: string): Promise<StoreImage | null> {
+  const catalog = (await readCatalog(store)) ?? [];
+  return catalog.find(image => image.marker?.sourceId === sourceId && imageState(image) === `ready`) ?? null;
+}
+
+async function catalogImage(store: string, id: string): Promise<StoreImage> {
+  const image = ((await readCatalog(store)) ?? []).find(candidate => candidate.id === id);
+  if (image === undefined)
+    throw new UserError(`store ${store}: image ${id.slice(0, 12)} is missing right after podman stored it`);
+  return image;
+}
+
+async function takeLock(context: MigrateContext, key: string, what: string, onWait?: Parameters<typeof acquireLock>[1]['onWait']): Promise<HeldLock> {
+  try {
+    return await acquireLock(join(locksDir(context.store), key), {
+      wait: context.config.migrate.lockWait,
+      lease: context.config.migrate.lockLease,
+      ...(onWait ? {onWait} : {}),
+    });
+  } catch (error) {
+    if (error instanceof LockTimeoutError)
+      throw new UserError(`gave up waiting for the ${what}: ${error.message} (migrate.lock_wait)`);
+    throw error;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = [`B`, `kB`, `MB`, `GB`, `TB`];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
+}

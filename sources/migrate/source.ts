@@ -1,0 +1,92 @@
+import {execa} from 'execa';
+
+import {UserError} from '../errors.js';
+import {failureLine} from '../podman/podman.js';
+import type {ImageReference} from '../podman/reference.js';
+import type {SourceConfig} from '../store/marker.js';
+
+/**
+ * The image to migrate, in the user's own podman storage (selected by their global options, as
+ * podman would). Pulled there first when the pull policy says so.
+ */
+export interface SourceImage extends SourceConfig {
+  readonly names: readonly string[];
+  readonly size: number;
+}
+
+export type PullPolicy = `always` | `missing` | `never` | `newer`;
+
+export interface SourceContext {
+  readonly podman: string;
+  /** The user's podman global options, verbatim (`--root`, `--runroot`, `--storage-opt` ...). */
+  readonly globals: readonly string[];
+}
+
+export async function resolveSource(context: SourceContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<SourceImage> {
+  // A transport reference (docker://, oci:, dir: ...) only becomes a local image by pulling it.
+  const mustPull = pull === `always` || pull === `newer` || reference.kind === `transport`;
+  if (!mustPull) {
+    const local = await inspect(context, raw);
+    if (local !== null)
+      return local;
+    if (pull === `never`)
+      throw new UserError(`image ${raw} is not in local storage and --pull=never was given`);
+  }
+  if (reference.kind === `id`)
+    throw new UserError(`image ${raw} is not in local storage (an image id cannot be pulled)`);
+  const id = await pullImage(context, raw, pull);
+  const pulled = await inspect(context, id);
+  if (pulled === null)
+    throw new UserError(`image ${raw} was pulled but podman cannot find it (${id})`);
+  return pulled;
+}
+
+async function pullImage(context: SourceContext, raw: string, pull: PullPolicy): Promise<string> {
+  const policy = pull === `newer` ? [`--policy`, `newer`] : [];
+  const result = await execa(context.podman, [...context.globals, `pull`, `--quiet`, ...policy, raw], {reject: false, stdin: `ignore`});
+  if (result.failed)
+    throw new UserError(`cannot pull ${raw}: ${failureLine(result)}`);
+  const id = result.stdout.trim().split(`\n`).at(-1) ?? ``;
+  if (!/^[0-9a-f]{64}$/.test(id))
+    throw new UserError(`cannot pull ${raw}: podman printed no image id`);
+  return id;
+}
+
+interface InspectData {
+  Id: string;
+  Digest?: string;
+  RepoTags?: string[] | null;
+  Architecture?: string;
+  Os?: string;
+  Variant?: string;
+  Created?: string;
+  Author?: string;
+  Config?: Record<string, unknown>;
+  Healthcheck?: Record<string, unknown> | null;
+  Size?: number;
+}
+
+async function inspect(context: SourceContext, raw: string): Promise<SourceImage | null> {
+  const result = await execa(context.podman, [...context.globals, `image`, `inspect`, raw], {reject: false, stdin: `ignore`});
+  if (result.failed) {
+    if (/image not known|no such image|failed to find image/i.test(result.stderr))
+      return null;
+    throw new UserError(`cannot inspect image ${raw}: ${failureLine(result)}`);
+  }
+  const data = (JSON.parse(result.stdout) as InspectData[])[0];
+  if (!data || !/^[0-9a-f]{64}$/.test(data.Id))
+    throw new UserError(`cannot inspect image ${raw}: podman gave no image`);
+  return {
+    id: data.Id,
+    digest: data.Digest || null,
+    names: data.RepoTags ?? [],
+    architecture: data.Architecture || `amd64`,
+    os: data.Os || `linux`,
+    ...(data.Variant ? {variant: data.Variant} : {}),
+    ...(data.Created ? {created: data.Created} : {}),
+    ...(data.Author ? {author: data.Author} : {}),
+    config: data.Config ?? {},
+    ...(data.Healthcheck ? {healthcheck: data.Healthcheck} : {}),
+    size: data.Size ?? 0,
+  };
+}

@@ -1,0 +1,74 @@
+import {execa} from 'execa';
+
+import type {SquashCompressor} from '../config/schema.js';
+import {UserError} from '../errors.js';
+import {findTool} from '../host/facts.js';
+import {failureLine} from '../podman/podman.js';
+import type {SourceContext} from './source.js';
+
+/**
+ * Flattens an image into one SquashFS file: podman mounts the image (all layers merged, whiteouts
+ * applied) and mksquashfs packs that view, keeping owners, modes, xattrs, hard links, symlinks,
+ * device nodes and sparse files. Rootless podman can only mount inside its user namespace, so there
+ * every step runs through `podman unshare` (ownership is then read as the container sees it).
+ */
+export interface SquashOptions {
+  readonly compression: SquashCompressor;
+  readonly compressionLevel: number | null;
+  /** Show mksquashfs's progress bar on stderr (interactive use). */
+  readonly progress: boolean;
+}
+
+export interface SquashResult {
+  /** What mksquashfs could not store (ACLs, unsupported xattrs ...), one line each. */
+  readonly warnings: readonly string[];
+}
+
+export async function squashImage(context: SourceContext, imageId: string, output: string, options: SquashOptions): Promise<SquashResult> {
+  if (await findTool(`mksquashfs`) === null)
+    throw new UserError(`mksquashfs is not installed (squashfs-tools): cannot migrate images`);
+  const rootless = process.getuid?.() !== 0;
+  const inNamespace = (command: readonly string[]) => rootless
+    ? [context.podman, [...context.globals, `unshare`, ...command]] as const
+    : [command[0]!, command.slice(1)] as const;
+
+  const [mountFile, mountArgs] = inNamespace([context.podman, ...context.globals, `image`, `mount`, imageId]);
+  const mounted = await execa(mountFile, mountArgs, {reject: false, stdin: `ignore`});
+  if (mounted.failed)
+    throw new UserError(`cannot mount image ${imageId.slice(0, 12)} to squash it: ${failureLine(mounted)}`);
+  const rootfs = mounted.stdout.trim();
+  try {
+    const [file, args] = inNamespace([`mksquashfs`, rootfs, output, ...mksquashfsOptions(options)]);
+    const result = await execa(file, args, {reject: false, stdin: `ignore`, stdout: options.progress ? 2 : `pipe`, stderr: `pipe`});
+    if (result.failed)
+      throw new UserError(`mksquashfs failed for image ${imageId.slice(0, 12)}: ${failureLine(result)}`);
+    return {warnings: parseMksquashfsWarnings(result.stderr)};
+  } finally {
+    // --force: also drops mounts a killed earlier migration of this image left behind.
+    const [file, args] = inNamespace([context.podman, ...context.globals, `image`, `unmount`, `--force`, imageId]);
+    await execa(file, args, {reject: false, stdin: `ignore`});
+  }
+}
+
+export function mksquashfsOptions(options: SquashOptions): string[] {
+  return [
+    `-noappend`,
+    // Export tables serve NFS-exporting the squash itself, which nobody does with a side-car.
+    `-no-exports`,
+    `-comp`, options.compression,
+    ...(options.compressionLevel !== null ? [levelOption(options.compression), String(options.compressionLevel)] : []),
+    ...(options.progress ? [`-progress`] : [`-no-progress`, `-quiet`]),
+  ];
+}
+
+function levelOption(compression: SquashCompressor): string {
+  if (compression === `xz` || compression === `lzma` || compression === `lz4`)
+    throw new UserError(`migrate.compression_level cannot be used with ${compression} (mksquashfs has no level for it)`);
+  return `-Xcompression-level`;
+}
+
+/** mksquashfs reports what it skips on stderr, one line per file or attribute. */
+export function parseMksquashfsWarnings(stderr: string): string[] {
+  const lines = stderr.split(`\n`).map(line => line.trim()).filter(Boolean);
+  return [...new Set(lines.filter(line => /unrecognised|failed to|cannot|skipping|warning|ignoring/i.test(line)))];
+}

@@ -1,0 +1,105 @@
+import {realpath} from 'node:fs/promises';
+import {isAbsolute, join, relative} from 'node:path';
+
+import type {ImageReference} from '../podman/reference.js';
+import {nameMatches, repositoryMatches} from '../podman/reference.js';
+import {fileSize, layerDiffPath, readImageRecords, readLayerLink, readSideCarLink, sideCarLinkPath, type ImageRecord} from './layout.js';
+import {readMarker, type Marker} from './marker.js';
+
+/**
+ * One image of a store as pcluster sees it: containers-storage's record joined with the squash
+ * side-car (when there is one) and pcluster's marker (when pcluster made it).
+ */
+export interface StoreImage {
+  readonly id: string;
+  readonly names: readonly string[];
+  readonly created: string | null;
+  readonly layer: string | null;
+  readonly link: string | null;
+  /** The side-car's link target as written (null: not a squash image). */
+  readonly sideCarTarget: string | null;
+  /** The side-car file when its link resolves inside the store to a readable file. */
+  readonly sideCar: string | null;
+  readonly squashBytes: number | null;
+  readonly marker: Marker | null;
+}
+
+export type ImageState = `ready` | `exploded` | `incomplete` | `unsafe-side-car`;
+
+/** ready: squash image with its side-car; exploded: a plain image; incomplete: a marker without side-car. */
+export function imageState(image: StoreImage): ImageState {
+  if (image.sideCarTarget !== null)
+    return image.sideCar !== null ? `ready` : `unsafe-side-car`;
+  return image.marker !== null ? `incomplete` : `exploded`;
+}
+
+export async function readCatalog(store: string): Promise<StoreImage[] | null> {
+  const records = await readImageRecords(store);
+  if (records === null)
+    return null;
+  const storeReal = await realpath(store);
+  return Promise.all(records.map(record => describeImage(store, storeReal, record)));
+}
+
+async function describeImage(store: string, storeReal: string, record: ImageRecord): Promise<StoreImage> {
+  const layer = record.layer ?? null;
+  const link = layer === null ? null : await readLayerLink(store, layer);
+  const sideCarTarget = link === null ? null : await readSideCarLink(store, link);
+  const sideCar = link !== null && sideCarTarget !== null ? await resolveInside(storeReal, sideCarLinkPath(store, link)) : null;
+  return {
+    id: record.id,
+    names: record.names ?? [],
+    created: record.created ?? null,
+    layer,
+    link,
+    sideCarTarget,
+    sideCar,
+    squashBytes: sideCar === null ? null : await fileSize(sideCar),
+    marker: layer === null ? null : await readMarker(layerDiffPath(store, layer)),
+  };
+}
+
+/**
+ * The real path of a side-car link when it stays inside the store (a link planted to point at
+ * /etc/shadow or another user's file must never be mounted), else null.
+ */
+export async function resolveInside(storeReal: string, path: string): Promise<string | null> {
+  try {
+    const real = await realpath(path);
+    const rel = relative(storeReal, real);
+    return rel !== `` && !rel.startsWith(`..`) && !isAbsolute(rel) ? real : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Where podman would look for `reference` in this store; only images that can actually run. */
+export function findImage(catalog: readonly StoreImage[], reference: ImageReference): StoreImage | null {
+  const runnable = catalog.filter(image => {
+    const state = imageState(image);
+    return state === `ready` || state === `exploded`;
+  });
+  switch (reference.kind) {
+    case `id`:
+      return runnable.find(image => image.id.startsWith(reference.id))
+        ?? runnable.find(image => image.marker?.sourceId.startsWith(reference.id))
+        ?? null;
+    case `name`:
+      if (reference.digest !== null && reference.tag === null) {
+        return runnable.find(image => image.marker?.sourceDigest === reference.digest
+          && image.names.some(name => repositoryMatches(reference, name))) ?? null;
+      }
+      return preferLocalhost(runnable.filter(image => image.names.some(name => nameMatches(reference, name))));
+    case `transport`:
+      return null;
+  }
+}
+
+/** podman resolves a short name to `localhost/` first; so do we when several stored names match. */
+function preferLocalhost(images: readonly StoreImage[]): StoreImage | null {
+  return images.find(image => image.names.some(name => name.startsWith(`localhost/`))) ?? images[0] ?? null;
+}
+
+export function describeSideCarProblem(store: string, image: StoreImage): string {
+  return `${join(store, `overlay`, `l`, `${image.link}.squash`)} -> ${image.sideCarTarget} does not resolve to a file inside the store`;
+}

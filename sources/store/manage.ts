@@ -1,0 +1,222 @@
+import {open, readdir, rm, rename, stat} from 'node:fs/promises';
+import {join} from 'node:path';
+
+import {UserError} from '../errors.js';
+import type {ImageReference} from '../podman/reference.js';
+import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
+import {SQUASH_DIR, StoreFormatError, locksDir, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
+import {localWorkerAlive, lockLooksHeld} from './lock.js';
+import type {StorePodman} from './podman.js';
+import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
+
+/**
+ * Store health: what `store verify` reports (and repairs) and what `store gc` sweeps. Every problem is
+ * one line naming the image or file, and carries the repair that fixes it.
+ */
+export type ProblemKind = `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash`;
+
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly message: string;
+  readonly repair: ((storePodman: StorePodman) => Promise<void>) | null;
+}
+
+export async function loadCatalog(store: string): Promise<StoreImage[]> {
+  try {
+    const catalog = await readCatalog(store);
+    if (catalog === null)
+      throw new UserError(`${store} is not an image store (no overlay-images/images.json)`);
+    return catalog;
+  } catch (error) {
+    if (error instanceof StoreFormatError)
+      throw new UserError(error.message);
+    throw error;
+  }
+}
+
+export async function verifyStore(store: string, lease: number): Promise<Problem[]> {
+  const catalog = await loadCatalog(store);
+  const problems: Problem[] = [];
+  const activeLocks = await activeLockKeys(store, lease);
+  for (const image of catalog) {
+    const label = imageLabel(image);
+    switch (imageState(image)) {
+      case `incomplete`:
+        if (!activeLocks.has(image.marker!.sourceId))
+          problems.push({kind: `incomplete`, message: `${label}: marker image without its squash side-car (interrupted migration)`, repair: removeImage(store, image)});
+        break;
+      case `unsafe-side-car`:
+        problems.push({kind: `unsafe-side-car`, message: `${label}: ${describeSideCarProblem(store, image)}`, repair: removeImage(store, image)});
+        break;
+      case `ready`: {
+        const damage = await squashDamage(image.sideCar!);
+        if (damage !== null)
+          problems.push({kind: `damaged`, message: `${label}: side-car ${image.sideCar} ${damage}`, repair: removeImage(store, image)});
+        break;
+      }
+      case `exploded`:
+        break;
+    }
+  }
+  problems.push(...duplicateNames(catalog));
+  problems.push(...await orphans(store, catalog));
+  if (await isPublicStore(store) && !await recordsReadable(store))
+    problems.push({kind: `permissions`, message: `${store}: image records are not readable by other users`, repair: () => openUpPermissions(store)});
+  return problems;
+}
+
+function imageLabel(image: StoreImage): string {
+  return `image ${image.id.slice(0, 12)}${image.names.length > 0 ? ` (${image.names.join(`, `)})` : ``}`;
+}
+
+function removeImage(store: string, image: StoreImage): Problem['repair'] {
+  return async storePodman => {
+    await storePodman.run([`rmi`, `--force`, image.id]);
+    if (image.link !== null && image.sideCarTarget !== null)
+      await retireSideCar(store, image.link);
+  };
+}
+
+/** Two images with one name make every podman command on a read-only store fail. */
+function duplicateNames(catalog: readonly StoreImage[]): Problem[] {
+  const holders = new Map<string, StoreImage[]>();
+  for (const image of catalog) {
+    for (const name of image.names)
+      holders.set(name, [...holders.get(name) ?? [], image]);
+  }
+  const problems: Problem[] = [];
+  for (const [name, images] of holders) {
+    if (images.length < 2)
+      continue;
+    const newest = [...images].sort((a, b) => (b.created ?? ``).localeCompare(a.created ?? ``))[0]!;
+    problems.push({
+      kind: `duplicate-name`,
+      message: `name ${name} is held by ${images.length} images (${images.map(image => image.id.slice(0, 12)).join(`, `)})`,
+      // Tagging the newest moves the name off the others (containers-storage keeps names unique when it writes).
+      repair: async storePodman => {
+        await storePodman.run([`tag`, newest.id, name]);
+      },
+    });
+  }
+  return problems;
+}
+
+/** Side-cars and side-car links no image refers to. */
+async function orphans(store: string, catalog: readonly StoreImage[]): Promise<Problem[]> {
+  const links = new Set(catalog.map(image => image.link).filter((link): link is string => link !== null));
+  const problems: Problem[] = [];
+  for (const name of await readdir(join(store, SQUASH_DIR)).catch(() => [] as string[])) {
+    const link = name.replace(/\.squash$/, ``);
+    if (name.endsWith(`.squash`) && !links.has(link))
+      problems.push({kind: `orphan`, message: `${join(store, SQUASH_DIR, name)}: side-car of no image`, repair: () => retireSideCar(store, link)});
+  }
+  for (const name of await readdir(join(store, `overlay`, `l`)).catch(() => [] as string[])) {
+    const link = name.replace(/\.squash$/, ``);
+    if (name.endsWith(`.squash`) && !links.has(link))
+      problems.push({kind: `orphan`, message: `${sideCarLinkPath(store, link)}: side-car link of no layer`, repair: () => rm(sideCarLinkPath(store, link), {force: true})});
+  }
+  return problems;
+}
+
+/** Null when the file starts like a SquashFS 4 image whose size matches its superblock. */
+export async function squashDamage(path: string): Promise<string | null> {
+  let handle;
+  try {
+    handle = await open(path, `r`);
+  } catch (error) {
+    return `cannot be opened (${(error as NodeJS.ErrnoException).code})`;
+  }
+  try {
+    const superblock = Buffer.alloc(96);
+    const {bytesRead} = await handle.read(superblock, 0, 96, 0);
+    if (bytesRead < 96 || superblock.toString(`latin1`, 0, 4) !== `hsqs`)
+      return `is not a SquashFS image`;
+    if (superblock.readUInt16LE(28) !== 4)
+      return `is SquashFS version ${superblock.readUInt16LE(28)}, not 4`;
+    const bytesUsed = superblock.readBigUInt64LE(40);
+    const size = BigInt((await handle.stat()).size);
+    if (size < bytesUsed)
+      return `is truncated (${size} of ${bytesUsed} bytes)`;
+    return null;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function recordsReadable(store: string): Promise<boolean> {
+  for (const path of [`overlay-images`, join(`overlay-images`, `images.json`), `overlay-layers`, `overlay`]) {
+    try {
+      if (((await stat(join(store, path))).mode & 0o004) === 0)
+        return false;
+    } catch {
+      // Absent records are another problem (not a store), reported elsewhere.
+    }
+  }
+  return true;
+}
+
+/** Source ids whose migration lock is currently held (their half-built images are not garbage). */
+async function activeLockKeys(store: string, lease: number): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const name of await readdir(locksDir(store)).catch(() => [] as string[])) {
+    if (/^[0-9a-f]{64}$/.test(name) && await lockLooksHeld(join(locksDir(store), name), lease))
+      keys.add(name);
+  }
+  return keys;
+}
+
+export interface GcOptions {
+  /** Seconds a lock or staging dir may go without change before it counts as abandoned. */
+  readonly lease: number;
+  /** Seconds a retired side-car stays in the trash. */
+  readonly trashAge: number;
+}
+
+/** What gc would remove, each with its removal. Staging and locks must be silent for a whole lease. */
+export async function collectGarbage(store: string, options: GcOptions): Promise<Problem[]> {
+  const now = Date.now();
+  const garbage: Problem[] = [];
+  const silentFor = async (path: string) => {
+    try {
+      const info = await stat(path);
+      return (now - Math.max(info.mtimeMs, info.ctimeMs)) / 1000;
+    } catch {
+      return 0;
+    }
+  };
+  for (const name of await readdir(locksDir(store)).catch(() => [] as string[])) {
+    const lock = join(locksDir(store), name);
+    if (!await lockLooksHeld(lock, options.lease * 2))
+      garbage.push({kind: `expired-lock`, message: `${lock}: expired lock`, repair: () => breakAside(lock)});
+  }
+  for (const name of await readdir(stagingDir(store)).catch(() => [] as string[])) {
+    const dir = join(stagingDir(store), name);
+    if (!localWorkerAlive(name) || await silentFor(dir) > options.lease * 2)
+      garbage.push({kind: `staging`, message: `${dir}: staging leftover`, repair: () => rm(dir, {recursive: true, force: true})});
+  }
+  for (const name of await readdir(trashDir(store)).catch(() => [] as string[])) {
+    const file = join(trashDir(store), name);
+    const retiredAt = Number(name.split(`-`)[0]);
+    if (Number.isFinite(retiredAt) && (now - retiredAt) / 1000 > options.trashAge)
+      garbage.push({kind: `trash`, message: `${file}: retired side-car`, repair: () => rm(file, {force: true})});
+  }
+  const health = await verifyStore(store, options.lease);
+  garbage.push(...health.filter(problem => problem.kind === `incomplete` || problem.kind === `orphan`));
+  return garbage;
+}
+
+async function breakAside(lock: string): Promise<void> {
+  const aside = `${lock}.gc-${process.pid}`;
+  await rename(lock, aside).then(() => rm(aside, {recursive: true, force: true}), () => {});
+}
+
+export async function findStoreImages(store: string, references: ReadonlyArray<{raw: string, reference: ImageReference}>): Promise<StoreImage[]> {
+  const catalog = await loadCatalog(store);
+  return references.map(({raw, reference}) => {
+    const image = findImage(catalog.filter(candidate => imageState(candidate) !== `unsafe-side-car`), reference)
+      ?? catalog.find(candidate => reference.kind === `id` && candidate.id.startsWith(reference.id));
+    if (image === undefined || image === null)
+      throw new UserError(`image ${raw} is not in store ${store}`);
+    return image;
+  });
+}

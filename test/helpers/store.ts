@@ -1,0 +1,99 @@
+import {execFileSync} from 'node:child_process';
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import {execa} from 'execa';
+
+import {outcome, PCLUSTER, SHIMS, type Outcome, type TestNode} from './node.js';
+
+/** Shared-store helpers: run pcluster as a node would, build images, count what is mounted. */
+
+export const MOUNT_PROGRAM = join(SHIMS, `pcluster-mount`);
+
+/** pcluster with this node's storage and env; stdout/stderr captured. */
+export async function pcluster(node: TestNode, args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
+  return outcome(await execa(PCLUSTER, [...node.globals, ...args], {reject: false, env: {...node.env, ...env}, stripFinalNewline: false}));
+}
+
+/** Env that points a node at one store on any filesystem, with the mount state inside the test dir. */
+export function storeEnv(node: TestNode, store: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PCLUSTER_STORE: store,
+    PCLUSTER_REQUIRE_SHARED: `0`,
+    PCLUSTER_MOUNT_STATE: join(node.dir, `mount-state`),
+    PCLUSTER_MOUNT_GRACE: `0`,
+    ...extra,
+  };
+}
+
+/** `podman build` from a Containerfile text (with optional extra files in the context). */
+export async function buildImage(node: TestNode, name: string, containerfile: string, files: Record<string, string> = {}): Promise<string> {
+  const context = join(node.dir, `build-${name.replace(/[^a-z0-9]/g, `-`)}`);
+  mkdirSync(context, {recursive: true});
+  writeFileSync(join(context, `Containerfile`), containerfile);
+  for (const [file, content] of Object.entries(files))
+    writeFileSync(join(context, file), content);
+  const result = await node.podman([`build`, `-q`, `--format`, `docker`, `-t`, name, context]);
+  if (result.exitCode !== 0)
+    throw new Error(`podman build ${name} failed: ${result.stderr}`);
+  return imageId(node, name);
+}
+
+export async function imageId(node: TestNode, name: string): Promise<string> {
+  return (await node.podman([`image`, `inspect`, `--format`, `{{.Id}}`, name])).stdout.trim();
+}
+
+const saved = new Map<string, Promise<void>>();
+
+/** The same image (same id) in another node's storage, as a registry pull would give. */
+export async function copyImage(from: TestNode, to: TestNode, name: string): Promise<void> {
+  const archive = join(from.dir, `copy-${name.replace(/[^a-z0-9]/g, `-`)}.tar`);
+  if (!saved.has(archive)) {
+    saved.set(archive, from.podman([`save`, `-o`, archive, name]).then(result => {
+      if (result.exitCode !== 0)
+        throw new Error(`podman save failed: ${result.stderr}`);
+    }));
+  }
+  await saved.get(archive);
+  const loaded = await to.podman([`load`, `-q`, `-i`, archive]);
+  if (loaded.exitCode !== 0)
+    throw new Error(`podman load failed: ${loaded.stderr}`);
+}
+
+/** Mount points currently showing `source` (a squash file, a loop device ...) or of type `type`. */
+export function mountsOfType(type: string, under = ``): string[] {
+  return readFileSync(`/proc/self/mountinfo`, `utf8`).split(`\n`).filter(Boolean).map(line => {
+    const [left, right = ``] = line.split(` - `);
+    return {point: left!.split(` `)[4]!, type: right.split(` `)[0]!};
+  }).filter(mount => mount.type === type && mount.point.startsWith(under)).map(mount => mount.point);
+}
+
+export function watcherProcesses(stateDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync(`/proc`)) {
+    if (!/^\d+$/.test(entry))
+      continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, `utf8`);
+      if (cmdline.includes(`pcluster-mount`) && cmdline.includes(`--watch`) && cmdline.includes(stateDir))
+        pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** Waits until `check` holds (polling), or fails with `what` after `seconds`. */
+export async function eventually(what: string, seconds: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (await check())
+      return;
+    await new Promise(resolve => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out after ${seconds} s waiting for: ${what}`);
+}
+
+export function initStore(path: string): void {
+  execFileSync(PCLUSTER, [`store`, `init`, path], {stdio: `ignore`});
+}

@@ -1,0 +1,163 @@
+import {execFileSync} from 'node:child_process';
+import {existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+
+import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
+import {buildImage, eventually, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
+
+/**
+ * The mount program under real podman: one squash mount per image however many containers, released
+ * when the last goes, nothing left after hundreds of runs, refusals that name the problem.
+ */
+let builder: TestNode;
+let runner: TestNode;
+let store: string;
+let state: string;
+
+test.before(async () => {
+  builder = makeNode(`mount-builder`);
+  runner = makeNode(`mount-runner`);
+  await importBusybox(builder);
+  await buildImage(builder, `localhost/app:1`, `FROM localhost/busybox:test\nRUN mkdir /data && echo a > /data/a && ln /data/a /data/b && echo gone > /data/c\nRUN rm /data/c && echo app:x:4321:4321::/:/bin/sh >> /etc/passwd && chown app /data/a\nUSER app\n`);
+  store = join(builder.dir, `store`);
+  initStore(store);
+  const migrated = await pcluster(builder, [`migrate`, `--store`, store, `localhost/app:1`, `localhost/busybox:test`]);
+  if (migrated.exitCode !== 0)
+    throw new Error(migrated.stderr);
+  state = join(runner.dir, `mount-state`);
+});
+
+test.after.always(async () => {
+  await runner?.podman([`rm`, `-af`, `-t0`]);
+  await eventually(`squash mounts released`, 20, () => mountsOfType(`squashfs`, state ?? `/nonexistent`).length === 0).catch(() => {});
+  for (const pid of state ? watcherProcesses(state) : [])
+    process.kill(pid, `SIGKILL`);
+  await builder?.cleanup();
+  await runner?.cleanup();
+});
+
+/** podman with the storage options pcluster injects: the mount program alone, no Node in the loop. */
+function direct(args: readonly string[], env: Record<string, string> = {}) {
+  return runner.podman([`--storage-opt`, `additionalimagestore=${store}`, `--storage-opt`, `mount_program=${MOUNT_PROGRAM}`, ...args], {
+    env: {PCLUSTER_MOUNT_STATE: state, PCLUSTER_MOUNT_GRACE: `0`, PCLUSTER_STORES: store, ...env},
+  });
+}
+
+async function settled(): Promise<void> {
+  await eventually(`no squash mount, watcher or state left`, 30, () =>
+    mountsOfType(`squashfs`, state).length === 0 && watcherProcesses(state).length === 0 && (!existsSync(state) || readdirSync(state).length === 0));
+}
+
+test.serial(`50 concurrent containers of one image share exactly one squash mount, released after the last`, async t => {
+  const started = await Promise.all(Array.from({length: 50}, () => direct([`run`, `-d`, `--network`, `none`, `localhost/app:1`, `sleep`, `600`])));
+  for (const result of started)
+    t.is(result.exitCode, 0, result.stderr);
+  t.is(mountsOfType(`squashfs`, state).length, 1);
+  t.is(watcherProcesses(state).length, 1);
+  const removed = await runner.podman([`rm`, `-f`, `-t0`, ...started.map(result => result.stdout.trim())]);
+  t.is(removed.exitCode, 0, removed.stderr);
+  await settled();
+  t.pass();
+});
+
+test.serial(`200 sequential and 50 concurrent runs leave no mount, process or state behind`, async t => {
+  const before = new Set(mountsOfType(`overlay`).concat(mountsOfType(`fuse.fuse-overlayfs`)));
+  for (let index = 0; index < 200; index++) {
+    const result = await direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `cat`, `/data/b`]);
+    if (result.exitCode !== 0 || result.stdout !== `a`)
+      t.fail(`run ${index}: ${result.exitCode} ${result.stderr}`);
+  }
+  const concurrent = await Promise.all(Array.from({length: 50}, () => direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `true`])));
+  t.deepEqual(concurrent.map(result => result.exitCode), Array.from({length: 50}, () => 0));
+  await settled();
+  const after = mountsOfType(`overlay`).concat(mountsOfType(`fuse.fuse-overlayfs`)).filter(point => !before.has(point));
+  t.deepEqual(after, []);
+  t.deepEqual(readdirSync(join(runner.runroot)).filter(name => name.startsWith(`pcluster`)), []);
+});
+
+test.serial(`two images, two containers each: one mount per image; whiteouts, hard links and USER as built`, async t => {
+  // /data/b's link count is overlay's artefact locally (the lower inode's count); squash flattens it to 1.
+  const probe = `ls /data; stat -c '%h %U' /data/a; stat -c %U /data/b; id -un`;
+  const local = await builder.podman([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `sh`, `-c`, probe]);
+  const shared = await direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `sh`, `-c`, probe]);
+  t.is(shared.stdout, local.stdout);
+  t.regex(shared.stdout, /^a\nb\n1 app\nroot\napp$/); // chown copied /data/a up: the link is broken in the image itself
+  const held = await Promise.all([`localhost/app:1`, `localhost/app:1`, `localhost/busybox:test`, `localhost/busybox:test`]
+    .map(image => direct([`run`, `-d`, `--network`, `none`, image, `sleep`, `600`])));
+  t.is(mountsOfType(`squashfs`, state).length, 2);
+  await runner.podman([`rm`, `-f`, `-t0`, ...held.map(result => result.stdout.trim())]);
+  await settled();
+});
+
+test.serial(`--uidmap goes through fuse-overlayfs with the mapping; --user works`, async t => {
+  const mapped = await direct([`run`, `--rm`, `--network`, `none`, `--uidmap`, `0:100000:65536`, `--gidmap`, `0:100000:65536`, `localhost/app:1`, `stat`, `-c`, `%u %U`, `/data/a`]);
+  t.is(mapped.exitCode, 0, mapped.stderr);
+  t.is(mapped.stdout, `4321 app`);
+  const user = await direct([`run`, `--rm`, `--network`, `none`, `--user`, `0`, `localhost/app:1`, `id`, `-u`]);
+  t.is(user.stdout, `0`);
+  await settled();
+});
+
+test.serial(`a marker layer without its side-car is refused with a reason podman shows`, async t => {
+  const link = sideCarLinkOf(`localhost/busybox:test`);
+  const target = readlinkSync(link);
+  rmSync(link);
+  try {
+    const result = await direct([`run`, `--rm`, `--network`, `none`, `localhost/busybox:test`, `true`]);
+    t.is(result.exitCode, 126); // podman's code for a container that cannot be set up
+    t.regex(result.stderr, /pcluster-mount: \S+ is a pcluster marker layer without its squash side-car \(interrupted migration\?\): run pcluster store verify --repair/);
+  } finally {
+    symlinkSync(target, link);
+  }
+});
+
+test.serial(`a side-car link leading outside the store is never mounted`, async t => {
+  const link = sideCarLinkOf(`localhost/busybox:test`);
+  const target = readlinkSync(link);
+  const outside = join(runner.dir, `outside.squash`);
+  execFileSync(`mksquashfs`, [`/etc/hostname`, outside, `-noappend`, `-quiet`, `-no-progress`]);
+  rmSync(link);
+  symlinkSync(outside, link);
+  try {
+    const result = await direct([`run`, `--rm`, `--network`, `none`, `localhost/busybox:test`, `true`]);
+    t.is(result.exitCode, 126); // podman's code for a container that cannot be set up
+    t.regex(result.stderr, /resolves to \S+outside\.squash, outside its store \S+: refused/);
+    t.is(mountsOfType(`squashfs`, state).length, 0);
+  } finally {
+    rmSync(link);
+    symlinkSync(target, link);
+  }
+});
+
+test.serial(`a store written by another tool with the same side-car convention runs`, async t => {
+  // What other squash tools write: a plain one-layer image (no pcluster marker) plus squash/LINK.squash.
+  const other = join(builder.dir, `other-store`);
+  mkdirSync(other, {recursive: true});
+  const markerDir = join(builder.dir, `other-marker`);
+  mkdirSync(markerDir, {recursive: true});
+  writeFileSync(join(markerDir, `.other-tool`), `placeholder\n`);
+  execFileSync(`tar`, [`-C`, markerDir, `-cf`, join(builder.dir, `other-marker.tar`), `.`]);
+  await builder.podman([`import`, join(builder.dir, `other-marker.tar`), `localhost/other:1`]);
+  const pushed = await builder.podman([`push`, `localhost/other:1`, `containers-storage:[overlay@${other}+${join(builder.dir, `other-run`)}]localhost/other:1`]);
+  t.is(pushed.exitCode, 0, pushed.stderr);
+  const rootfs = (await builder.podman([`image`, `mount`, `localhost/app:1`])).stdout.trim();
+  const records = JSON.parse(execFileSync(`cat`, [join(other, `overlay-images`, `images.json`)], {encoding: `utf8`})) as Array<{layer: string}>;
+  const link = execFileSync(`cat`, [join(other, `overlay`, records[0]!.layer, `link`)], {encoding: `utf8`}).trim();
+  mkdirSync(join(other, `squash`));
+  execFileSync(`mksquashfs`, [rootfs, join(other, `squash`, `${link}.squash`), `-noappend`, `-quiet`, `-no-progress`]);
+  await builder.podman([`image`, `unmount`, `localhost/app:1`]);
+  symlinkSync(`../../squash/${link}.squash`, join(other, `overlay`, `l`, `${link}.squash`));
+
+  const result = await pcluster(runner, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/other:1`, `cat`, `/data/b`], storeEnv(runner, other, {PCLUSTER_STRICT: `1`}));
+  t.is(result.exitCode, 0, result.stderr);
+  t.is(result.stdout, `a\n`);
+  await settled();
+});
+
+function sideCarLinkOf(name: string): string {
+  const records = JSON.parse(execFileSync(`cat`, [join(store, `overlay-images`, `images.json`)], {encoding: `utf8`})) as Array<{names?: string[], layer: string}>;
+  const layer = records.find(record => record.names?.includes(name))!.layer;
+  const link = execFileSync(`cat`, [join(store, `overlay`, layer, `link`)], {encoding: `utf8`}).trim();
+  return join(store, `overlay`, `l`, `${link}.squash`);
+}
