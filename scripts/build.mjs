@@ -1,9 +1,12 @@
 // Bundles the CLI into dist/: one entry, dependencies inlined, so a pcluster start reads one file
 // instead of resolving hundreds of modules (it runs in front of podman, start-up time is the product).
 import {build} from 'esbuild';
-import {readFileSync} from 'node:fs';
+import {readFileSync, rmSync} from 'node:fs';
 
 const {version} = JSON.parse(readFileSync(new URL(`../package.json`, import.meta.url), `utf8`));
+
+// Chunk names carry content hashes: without a clean start, old chunks would pile up.
+rmSync(new URL(`../dist`, import.meta.url), {recursive: true, force: true});
 
 await build({
   entryPoints: {pcluster: `sources/main.ts`},

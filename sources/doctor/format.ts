@@ -6,6 +6,7 @@ export function formatDoctorReport(report: DoctorReport): string {
   const row = (label: string, text: string) => lines.push(`${label.padEnd(10)} ${text}`);
 
   row(`pcluster`, `${report.pcluster.version}; config: ${report.pcluster.configFiles.join(`, `) || `none (defaults)`}`);
+  row(`mounts`, `mount program ${report.pcluster.mountProgram}`);
   if (`error` in report.podman) {
     row(`podman`, `${report.podman.path}: ${report.podman.error}`);
   } else {

@@ -9,11 +9,12 @@ import {queryPodman} from '../podman/podman.js';
 import {summarizeStore, type StoreFormat} from '../store/layout.js';
 import {errorMessage} from '../errors.js';
 import {PCLUSTER_VERSION} from '../version.js';
+import {mountProgramPath} from '../mount/program.js';
 import {storeUnusableReason} from '../run/stores.js';
 
 /** The `pcluster doctor --json` document. Field names are a stable interface (docs/doctor.md). */
 export interface DoctorReport {
-  readonly pcluster: {version: string, configFiles: readonly string[], logFile: string};
+  readonly pcluster: {version: string, configFiles: readonly string[], logFile: string, mountProgram: string};
   readonly podman: PodmanFacts | {path: string, error: string};
   readonly host: HostFacts;
   readonly tools: readonly ToolReport[];
@@ -75,7 +76,7 @@ export async function buildDoctorReport(options: {podman: string, podmanGlobals:
     Promise.all(options.config.stores.map(store => storeReport(store, timeout))),
   ]);
   return {
-    pcluster: {version: PCLUSTER_VERSION, configFiles: options.config.files, logFile: options.config.log.file},
+    pcluster: {version: PCLUSTER_VERSION, configFiles: options.config.files, logFile: options.config.log.file, mountProgram: mountProgramPath()},
     podman,
     host,
     tools,

@@ -44,8 +44,9 @@ export async function squashImage(context: SourceContext, imageId: string, outpu
       throw new UserError(`mksquashfs failed for image ${imageId.slice(0, 12)}: ${failureLine(result)}`);
     return {warnings: parseMksquashfsWarnings(result.stderr)};
   } finally {
-    // --force: also drops mounts a killed earlier migration of this image left behind.
-    const [file, args] = inNamespace([context.podman, ...context.globals, `image`, `unmount`, `--force`, imageId]);
+    // Not --force: a mount the user made of the same image stays theirs. (A migration killed -9 leaves
+    // its mount counted; `podman image unmount --all` clears it.)
+    const [file, args] = inNamespace([context.podman, ...context.globals, `image`, `unmount`, imageId]);
     await execa(file, args, {reject: false, stdin: `ignore`});
   }
 }

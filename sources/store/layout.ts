@@ -113,10 +113,17 @@ export async function readLayerLink(store: string, layer: string): Promise<strin
   }
 }
 
+/**
+ * The side-car link's target; the link's own path when the filesystem resolves links server-side
+ * (sshfs -o follow_symlinks shows it as the file itself); null when there is none.
+ */
 export async function readSideCarLink(store: string, link: string): Promise<string | null> {
+  const path = sideCarLinkPath(store, link);
   try {
-    return await readlink(sideCarLinkPath(store, link));
-  } catch {
+    return await readlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === `EINVAL` && (await stat(path).catch(() => null))?.isFile())
+      return path;
     return null;
   }
 }

@@ -4,7 +4,7 @@ import test from 'ava';
 import {execa} from 'execa';
 
 import {detectFilesystem} from '../../sources/detect/detect.js';
-import {makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
+import {makeNode, PCLUSTER, SHIMS, type TestNode} from '../helpers/node.js';
 import {mountSshfs, type SshfsMount} from '../helpers/sshfs.js';
 
 let sshfs: SshfsMount;
@@ -50,6 +50,7 @@ test.serial(`doctor --json reports the store on sshfs with the documented fields
     env: {...node.env, PCLUSTER_STORE: join(sshfs.mountPoint, `store`)},
   });
   const report = JSON.parse(result.stdout);
+  t.is(report.pcluster.mountProgram, join(SHIMS, `pcluster-mount`));
   const [store] = report.stores;
   t.like(store, {path: join(sshfs.mountPoint, `store`), fsType: `fuse.sshfs`, class: `network`, available: true, writable: true, reason: null, images: 0, format: `not-a-store`});
   t.is(report.podman.graphRoot, node.root);

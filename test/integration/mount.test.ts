@@ -62,7 +62,7 @@ test.serial(`50 concurrent containers of one image share exactly one squash moun
 });
 
 test.serial(`200 sequential and 50 concurrent runs leave no mount, process or state behind`, async t => {
-  const before = new Set(mountsOfType(`overlay`).concat(mountsOfType(`fuse.fuse-overlayfs`)));
+  const before = new Set(mountsOfType(`overlay`, runner.dir).concat(mountsOfType(`fuse.fuse-overlayfs`, runner.dir)));
   for (let index = 0; index < 200; index++) {
     const result = await direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `cat`, `/data/b`]);
     if (result.exitCode !== 0 || result.stdout !== `a`)
@@ -71,7 +71,7 @@ test.serial(`200 sequential and 50 concurrent runs leave no mount, process or st
   const concurrent = await Promise.all(Array.from({length: 50}, () => direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `true`])));
   t.deepEqual(concurrent.map(result => result.exitCode), Array.from({length: 50}, () => 0));
   await settled();
-  const after = mountsOfType(`overlay`).concat(mountsOfType(`fuse.fuse-overlayfs`)).filter(point => !before.has(point));
+  const after = mountsOfType(`overlay`, runner.dir).concat(mountsOfType(`fuse.fuse-overlayfs`, runner.dir)).filter(point => !before.has(point));
   t.deepEqual(after, []);
   t.deepEqual(readdirSync(join(runner.runroot)).filter(name => name.startsWith(`pcluster`)), []);
 });

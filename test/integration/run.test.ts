@@ -1,0 +1,189 @@
+import {mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+import {execa} from 'execa';
+
+import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
+import {mountSshfs, type SshfsMount} from '../helpers/sshfs.js';
+import {buildImage, copyImage, eventually, initStore, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
+
+/**
+ * `run --shared-base-layers` end to end: two nodes over a real network filesystem, a thundering herd
+ * of first uses, the user's storage.conf kept, and the fallback rows that need a store.
+ */
+let builder: TestNode;
+const nodes: TestNode[] = [];
+let sshfs: SshfsMount;
+
+const BIG = `FROM localhost/busybox:test\nRUN head -c 40000000 /dev/urandom > /blob && echo ok > /ok\nCMD ["cat", "/ok"]\n`;
+
+test.before(async () => {
+  builder = makeNode(`run-builder`);
+  await importBusybox(builder);
+  await buildImage(builder, `localhost/big:1`, BIG);
+  sshfs = await mountSshfs();
+});
+
+test.after.always(async () => {
+  for (const node of nodes)
+    await node.podman([`rm`, `-af`, `-t0`]);
+  for (const node of nodes) {
+    const state = join(node.dir, `mount-state`);
+    await eventually(`squash mounts of ${node.dir} released`, 20, () => mountsOfType(`squashfs`, state).length === 0).catch(() => {});
+    for (const pid of watcherProcesses(state))
+      process.kill(pid, `SIGKILL`);
+  }
+  for (const node of [builder, ...nodes])
+    await node?.cleanup();
+  await sshfs?.cleanup();
+});
+
+function newNode(name: string): TestNode {
+  const node = makeNode(name);
+  nodes.push(node);
+  return node;
+}
+
+async function diskUsage(path: string): Promise<number> {
+  const {stdout} = await execa(`du`, [`-sb`, path]);
+  return Number(stdout.split(`\t`)[0]);
+}
+
+test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulling; B's disk grows by < 1% of the image`, async t => {
+  // The store lives on the file server (sshfs's served dir); node A writes it there, as an admin node
+  // with the export mounted read-write would. Node B reaches it only over the network filesystem.
+  // (Writing through this sshfs mount itself cannot work: follow_symlinks breaks creating links.)
+  const served = join(sshfs.served, `store`);
+  const store = join(sshfs.mountPoint, `store`);
+  const nodeA = newNode(`run-node-a`);
+  const nodeB = newNode(`run-node-b`);
+  await copyImage(builder, nodeA, `localhost/big:1`);
+  initStore(served);
+  const first = await pcluster(nodeA, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`], storeEnv(nodeA, served, {PCLUSTER_STRICT: `1`}));
+  t.is(first.exitCode, 0, first.stderr);
+  t.is(first.stdout, `ok\n`);
+
+  await nodeB.podman([`info`]); // podman's own first-start files, not what this test measures
+  const before = await diskUsage(nodeB.root);
+  const envB = {...storeEnv(nodeB, store), PCLUSTER_REQUIRE_SHARED: `1`, PCLUSTER_STRICT: `1`};
+  const second = await pcluster(nodeB, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`, `sh`, `-c`, `wc -c < /blob`], envB);
+  t.is(second.exitCode, 0, second.stderr);
+  t.is(second.stdout, `40000000\n`);
+  const grown = await diskUsage(nodeB.root) - before;
+  t.true(grown < 400_000, `node B's graphroot grew by ${grown} bytes`);
+  t.is((await nodeB.podman([`images`, `-q`])).stdout, ``);
+  t.log(`node B graphroot growth: ${grown} bytes for a 40 MB image`);
+});
+
+test.serial(`16 simultaneous first uses from 16 graphroots: one migration, 16 containers, a clean store`, async t => {
+  const store = join(builder.dir, `herd-store`);
+  initStore(store);
+  const herd = Array.from({length: 16}, (_, index) => newNode(`run-herd-${index}`));
+  await Promise.all(herd.map(node => copyImage(builder, node, `localhost/big:1`)));
+  const results = await Promise.all(herd.map(node => pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`], storeEnv(node, store, {PCLUSTER_STRICT: `1`}))));
+  for (const result of results) {
+    t.is(result.exitCode, 0, result.stderr);
+    t.is(result.stdout, `ok\n`);
+  }
+  const migrations = herd.map(node => readFileSync(join(node.dir, `state`, `pcluster`, `pcluster.log`), `utf8`))
+    .join(``).split(`\n`).filter(line => line.includes(`"msg":"migrated localhost/big:1"`));
+  t.is(migrations.length, 1);
+  t.is(readdirSync(join(store, `squash`)).length, 1);
+  t.is((await pcluster(builder, [`store`, `verify`, `--store`, store])).exitCode, 0);
+});
+
+test.serial(`the user's storage.conf still applies: their own additional store and mount options`, async t => {
+  const node = newNode(`run-storageconf`);
+  await copyImage(builder, node, `localhost/big:1`);
+  await importBusybox(node, `localhost/theirs:1`);
+  const theirs = join(node.dir, `their-store`);
+  const pushed = await node.podman([`push`, `localhost/theirs:1`, `containers-storage:[overlay@${theirs}+${join(node.dir, `their-run`)}]localhost/theirs:1`]);
+  t.is(pushed.exitCode, 0, pushed.stderr);
+  await node.podman([`rmi`, `localhost/theirs:1`]);
+  const storageConf = join(node.dir, `storage.conf`);
+  writeFileSync(storageConf, `[storage]\ndriver = "overlay"\ngraphroot = "${node.root}"\nrunroot = "${node.runroot}"\n[storage.options]\nadditionalimagestores = ["${theirs}"]\n[storage.options.overlay]\nmountopt = "uuid=off"\n`);
+  const store = join(node.dir, `store`);
+  initStore(store);
+  const env = storeEnv(node, store, {CONTAINERS_STORAGE_CONF: storageConf, PCLUSTER_STRICT: `1`});
+  t.is((await pcluster(node, [`migrate`, `--store`, store, `localhost/big:1`], env)).exitCode, 0);
+  await node.podman([`rmi`, `localhost/big:1`]); // from now on only the shared store has it
+
+  const ours = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`, `awk`, `$5 == "/"`, `/proc/self/mountinfo`], env);
+  t.is(ours.exitCode, 0, ours.stderr);
+  // (A data option: containers-storage turns flags such as nodev into mount flags, which no mount program gets.)
+  t.regex(ours.stdout, / - overlay .*lowerdir=[^,]*mount-state[^,]*,.*\buuid=(?:off|null)\b/, `mountopt = "uuid=off" from storage.conf reached the overlay`);
+  const listed = await pcluster(node, [`images`, `--shared-base-layers`, `--format`, `{{.Repository}}:{{.Tag}} {{.ReadOnly}}`], env);
+  t.is(listed.exitCode, 0, listed.stderr);
+  t.regex(listed.stdout, /localhost\/theirs:1 true/);
+  t.regex(listed.stdout, /localhost\/big:1 true/);
+});
+
+test.serial(`pull --shared-base-layers migrates and prints the store image id; the store copy is what runs`, async t => {
+  const node = newNode(`run-pull`);
+  await importBusybox(node);
+  await buildImage(node, `localhost/tool:1`, `FROM localhost/busybox:test\nRUN echo one > /v\n`);
+  const store = join(node.dir, `store`);
+  initStore(store);
+  const env = storeEnv(node, store, {PCLUSTER_STRICT: `1`});
+  const pulled = await pcluster(node, [`pull`, `--shared-base-layers`, `localhost/tool:1`], env);
+  t.is(pulled.exitCode, 0, pulled.stderr);
+  t.regex(pulled.stdout, /^[0-9a-f]{64}\n$/);
+  const listed = JSON.parse((await pcluster(node, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{id: string}>;
+  t.is(`${listed[0]!.id}\n`, pulled.stdout);
+  await buildImage(node, `localhost/tool:1`, `FROM localhost/busybox:test\nRUN echo two > /v\n`);
+  const runner = newNode(`run-pull-runner`);
+  const runnerEnv = storeEnv(runner, store, {PCLUSTER_STRICT: `1`});
+  const stored = await pcluster(runner, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/tool:1`, `cat`, `/v`], runnerEnv);
+  t.is(stored.stdout, `one\n`, `runners get the store's image until someone migrates the new one`);
+  t.is((await pcluster(node, [`migrate`, `--store`, store, `localhost/tool:1`], env)).exitCode, 0);
+  const updated = await pcluster(runner, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/tool:1`, `cat`, `/v`], runnerEnv);
+  t.is(updated.stdout, `two\n`);
+});
+
+test.serial(`fallback: mount tool missing, no writable store, failed migration; strict turns each into 125`, async t => {
+  const node = newNode(`run-fallback`);
+  await importBusybox(node);
+  const store = join(node.dir, `store`);
+  initStore(store);
+
+  // A PATH without fuse-overlayfs, with the overlay forced to FUSE.
+  const bin = join(node.dir, `bin`);
+  mkdirSync(bin);
+  for (const tool of readdirSync(`/usr/bin`).filter(name => name !== `fuse-overlayfs`))
+    symlinkSync(join(`/usr/bin`, tool), join(bin, tool));
+  const noTool = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `hi`], storeEnv(node, store, {PATH: `${bin}:/usr/sbin`, PCLUSTER_MOUNT_OVERLAY: `fuse`}));
+  t.is(noTool.exitCode, 0);
+  t.is(noTool.stdout, `hi\n`);
+  t.regex(noTool.stderr, /^pcluster: shared base layers not used: fuse-overlayfs is not installed \(needed to mount images from shared stores\); running from local storage\n$/);
+
+  const config = join(node.dir, `read-only.toml`);
+  writeFileSync(config, `[[stores]]\npath = "${store}"\nread_only = true\nrequire_shared = false\n`);
+  const readOnly = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `hi`], {PCLUSTER_CONFIG: config, PCLUSTER_MOUNT_STATE: join(node.dir, `mount-state`)});
+  t.is(readOnly.stdout, `hi\n`);
+  t.regex(readOnly.stderr, /^pcluster: shared base layers not used: image localhost\/busybox:test is not in a shared store and no usable store is writable; running from local storage\n$/);
+
+  const plain = await node.podman([`run`, `--rm`, `--pull=never`, `localhost/absent:1`, `true`]);
+  const failed = await pcluster(node, [`run`, `--rm`, `--pull=never`, `--shared-base-layers`, `localhost/absent:1`, `true`], storeEnv(node, store));
+  t.is(failed.exitCode, plain.exitCode);
+  const [notice, ...rest] = failed.stderr.split(`\n`);
+  t.is(notice, `pcluster: shared base layers not used: migrating localhost/absent:1 into ${store} failed: image localhost/absent:1 is not in local storage and --pull=never was given; running from local storage`);
+  t.is(rest.join(`\n`), `${plain.stderr}\n`);
+  t.deepEqual(readdirSync(join(store, `pcluster`, `staging`)), []);
+
+  const strict = await pcluster(node, [`run`, `--rm`, `--pull=never`, `--shared-base-layers`, `localhost/absent:1`, `true`], storeEnv(node, store, {PCLUSTER_STRICT: `1`}));
+  t.is(strict.exitCode, 125);
+  t.regex(strict.stderr, /^pcluster: shared base layers not used: migrating .* \(strict mode\)\n$/);
+});
+
+test.serial(`image ids and digests of the source resolve to the store's image`, async t => {
+  const node = newNode(`run-ids`);
+  await importBusybox(node);
+  const store = join(node.dir, `store`);
+  initStore(store);
+  const sourceId = (await node.podman([`image`, `inspect`, `--format`, `{{.Id}}`, `localhost/busybox:test`])).stdout.trim();
+  t.is((await pcluster(node, [`migrate`, `--store`, store, `localhost/busybox:test`])).exitCode, 0);
+  const runner = newNode(`run-ids-runner`);
+  const byId = await pcluster(runner, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, sourceId.slice(0, 12), `echo`, `by-id`], storeEnv(runner, store, {PCLUSTER_STRICT: `1`}));
+  t.is(byId.exitCode, 0, byId.stderr);
+  t.is(byId.stdout, `by-id\n`);
+});
