@@ -13,7 +13,10 @@ import {UserError} from '../errors.js';
  */
 export interface StorageConf {
   readonly file: string | null;
-  readonly driver: string;
+  /** The configured driver; null when podman picks one itself (it keeps what the graphroot has). */
+  readonly driver: string | null;
+  /** Where the configured graphroot is (for root, or rootless_storage_path for rootless), if set. */
+  readonly graphRoot: string | null;
   /** Driver options containers-storage would derive from the file (and STORAGE_OPTS), in order. */
   readonly driverOptions: readonly string[];
   /** The user's own mount program, replaced by ours on the shared path (recorded for the log). */
@@ -34,23 +37,23 @@ export function storageConfFile(env: Env, rootless: boolean, exists: (path: stri
   return candidates.find(exists) ?? null;
 }
 
-export function loadStorageConf(file: string | null, env: Env): StorageConf {
+export function loadStorageConf(file: string | null, env: Env, rootless = false): StorageConf {
   if (file === null)
-    return {file, driver: env.STORAGE_DRIVER || `overlay`, driverOptions: envOptions(env), mountProgram: null};
+    return {file, driver: env.STORAGE_DRIVER || null, graphRoot: null, driverOptions: envOptions(env), mountProgram: null};
   let text: string;
   try {
     text = readFileSync(file, `utf8`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === `ENOENT` && !env.CONTAINERS_STORAGE_CONF)
-      return loadStorageConf(null, env);
+      return loadStorageConf(null, env, rootless);
     throw new UserError(`${file}: cannot read storage.conf (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
-  return parseStorageConf(file, text, env);
+  return parseStorageConf(file, text, env, rootless);
 }
 
 type Table = Record<string, unknown>;
 
-export function parseStorageConf(file: string, text: string, env: Env): StorageConf {
+export function parseStorageConf(file: string, text: string, env: Env, rootless = false): StorageConf {
   let data: Table;
   try {
     data = parseToml(text) as Table;
@@ -60,15 +63,16 @@ export function parseStorageConf(file: string, text: string, env: Env): StorageC
     throw error;
   }
   const storage = table(data.storage);
-  const driver = env.STORAGE_DRIVER || stringValue(storage.driver) || `overlay`;
+  const driver = env.STORAGE_DRIVER || stringValue(storage.driver);
+  const graphRoot = stringValue(rootless ? storage.rootless_storage_path : storage.graphroot);
   const options = table(storage.options);
-  const perDriver = table(options[driver]);
+  const perDriver = table(options[driver ?? `overlay`]);
   const driverOptions: string[] = [];
   for (const store of stringList(options.additionalimagestores))
-    driverOptions.push(`${driver}.imagestore=${store}`);
+    driverOptions.push(`${driver ?? `overlay`}.imagestore=${store}`);
   // containers-storage's GetGraphDriverOptions: per-driver table first, deprecated [storage.options] keys as fallback.
   const pick = (key: string) => perDriver[key] ?? options[key];
-  const mapping: ReadonlyArray<[string, string]> = driver === `overlay`
+  const mapping: ReadonlyArray<[string, string]> = (driver ?? `overlay`) === `overlay`
     ? [[`ignore_chown_errors`, `ignore_chown_errors`], [`mount_program`, `mount_program`], [`mountopt`, `mountopt`],
       [`size`, `size`], [`skip_mount_home`, `skip_mount_home`], [`force_mask`, `force_mask`], [`inodes`, `inodes`]]
     : [[`size`, `size`], [`mountopt`, `mountopt`]];
@@ -81,10 +85,10 @@ export function parseStorageConf(file: string, text: string, env: Env): StorageC
       mountProgram = String(value);
       continue;
     }
-    driverOptions.push(`${driver}.${option}=${String(value)}`);
+    driverOptions.push(`${driver ?? `overlay`}.${option}=${String(value)}`);
   }
   driverOptions.push(...envOptions(env));
-  return {file, driver, driverOptions, mountProgram};
+  return {file, driver, graphRoot, driverOptions, mountProgram};
 }
 
 /** containers-storage also takes driver options from STORAGE_OPTS (comma-separated). */
@@ -102,4 +106,11 @@ function stringValue(value: unknown): string | null {
 
 function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === `string`) : [];
+}
+
+/** podman's graphroot when nothing configures it. */
+export function defaultGraphRoot(env: Env, rootless: boolean): string {
+  if (!rootless)
+    return `/var/lib/containers/storage`;
+  return join(env.XDG_DATA_HOME || join(env.HOME || homedir(), `.local`, `share`), `containers`, `storage`);
 }

@@ -1,4 +1,5 @@
 import {existsSync} from 'node:fs';
+import {join} from 'node:path';
 
 import type {Config, StoreConfig} from '../config/schema.js';
 import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
@@ -11,7 +12,7 @@ import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '
 import {handOver} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
-import {loadStorageConf, storageConfFile} from '../podman/storageconf.js';
+import {defaultGraphRoot, loadStorageConf, storageConfFile, type StorageConf} from '../podman/storageconf.js';
 import {findImage, readCatalog, type StoreImage} from '../store/catalog.js';
 import {missingMountTools} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
@@ -55,10 +56,8 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(`no shared store is configured (set PCLUSTER_STORE or stores in a config file)`);
 
   const rootless = process.getuid?.() !== 0;
-  const storageConf = loadStorageConf(storageConfFile(process.env, rootless, existsSync), process.env);
-  const driver = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
-  if (driver !== `overlay`)
-    throw new Fallback(`podman uses the ${driver} storage driver; shared stores need overlay`);
+  const storageConf = loadStorageConf(storageConfFile(process.env, rootless, existsSync), process.env, rootless);
+  const driverGlobals = chooseDriver(parsed, storageConf, rootless);
   const missing = await missingMountTools(config, rootless);
   if (missing !== null)
     throw new Fallback(missing);
@@ -68,7 +67,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const args = parseSubcommandArgs(subcommand, parsed.rest);
   const mountProgram = mountProgramPath();
   const plan = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}) => handOver({
-    argv: [launch.podman, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})],
+    argv: [launch.podman, ...driverGlobals, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})],
     env: mountProgramEnv(config, storePaths),
   }, launch.execFd);
 
@@ -97,6 +96,24 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
   return plan(stores.map(store => store.config.path), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+}
+
+/**
+ * Shared stores need the overlay driver. When nothing configures a driver, podman keeps whatever the
+ * graphroot already uses and picks one for a new graphroot (rootless podman 4 without a storage.conf
+ * picks vfs): a graphroot without vfs content gets `--storage-driver overlay`, one with it falls back.
+ */
+function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean): string[] {
+  const configured = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
+  if (configured !== null) {
+    if (configured !== `overlay`)
+      throw new Fallback(`podman uses the ${configured} storage driver; shared stores need overlay`);
+    return [];
+  }
+  const graphRoot = globalValue(parsed, `--root`) ?? storageConf.graphRoot ?? defaultGraphRoot(process.env, rootless);
+  if (existsSync(join(graphRoot, `vfs`)) && !existsSync(join(graphRoot, `overlay`)))
+    throw new Fallback(`podman's storage ${graphRoot} uses the vfs driver; shared stores need overlay (set driver = "overlay" in storage.conf; existing local images must be pulled again)`);
+  return [`--storage-driver`, `overlay`];
 }
 
 async function usableStores(config: Config): Promise<UsableStore[]> {

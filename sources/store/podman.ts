@@ -37,6 +37,8 @@ export async function openStorePodman(podman: string, store: string): Promise<St
     `[storage]`,
     `driver = "overlay"`,
     `graphroot = ${tomlString(store)}`,
+    // Rootless podman takes its graphroot from here, not from `graphroot`.
+    `rootless_storage_path = ${tomlString(store)}`,
     `runroot = ${tomlString(join(scratch, `run`))}`,
     `[storage.options.overlay]`,
     `skip_mount_home = "true"`,

@@ -1,0 +1,95 @@
+import {execFileSync} from 'node:child_process';
+import {chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import test from 'ava';
+import {execa} from 'execa';
+
+import {PCLUSTER} from '../helpers/node.js';
+
+/**
+ * A real unprivileged user: migrates into a store of their own on scratch space, and a second,
+ * empty graphroot of theirs runs the image from it (squashfuse + fuse-overlayfs inside podman's user
+ * namespace). The user, their processes and /dev/fuse's mode are put back afterwards.
+ */
+const USER = `pcluster-rl${process.pid % 10000}`;
+let dir: string;
+let fuseMode: number;
+let uid: number;
+
+test.before(() => {
+  execFileSync(`useradd`, [`-m`, USER]);
+  uid = Number(execFileSync(`id`, [`-u`, USER], {encoding: `utf8`}).trim());
+  fuseMode = statSync(`/dev/fuse`).mode & 0o777;
+  chmodSync(`/dev/fuse`, 0o666); // rootless FUSE mounts (the CI machines ship it 0600)
+  dir = mkdtempSync(join(tmpdir(), `pcluster-rootless-`));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, `run`), {mode: 0o700});
+  writeFileSync(join(dir, `containers.conf`), `[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n`);
+  const rootfs = join(dir, `rootfs`);
+  mkdirSync(join(rootfs, `bin`), {recursive: true});
+  mkdirSync(join(rootfs, `etc`));
+  copyFileSync(`/bin/busybox`, join(rootfs, `bin`, `busybox`));
+  for (const applet of [`sh`, `cat`, `id`, `stat`, `true`, `sleep`])
+    execFileSync(`ln`, [`-s`, `busybox`, join(rootfs, `bin`, applet)]);
+  writeFileSync(join(rootfs, `etc`, `hello`), `hello rootless\n`);
+  execFileSync(`tar`, [`-C`, rootfs, `-cf`, join(dir, `rootfs.tar`), `.`]);
+  execFileSync(`chown`, [`-R`, `${uid}:${uid}`, dir]);
+  chownSync(join(dir, `containers.conf`), 0, 0);
+});
+
+test.after.always(() => {
+  try {
+    execFileSync(`pkill`, [`-KILL`, `-u`, USER], {stdio: `ignore`});
+  } catch {
+    // No process left.
+  }
+  // The user's podman namespace held the FUSE mounts; with its processes gone they are gone too.
+  try {
+    execFileSync(`userdel`, [`-r`, USER], {stdio: `ignore`});
+  } catch {
+    // Already gone.
+  }
+  if (fuseMode !== undefined)
+    chmodSync(`/dev/fuse`, fuseMode);
+  if (dir)
+    rmSync(dir, {recursive: true, force: true});
+});
+
+function asUser(args: readonly string[], env: Record<string, string> = {}) {
+  return execa(`runuser`, [`-u`, USER, `--`, `env`, `HOME=/home/${USER}`, `XDG_RUNTIME_DIR=${join(dir, `run`)}`,
+    `CONTAINERS_CONF=${join(dir, `containers.conf`)}`, `XDG_STATE_HOME=${join(dir, `state`)}`, `PCLUSTER_SYSTEM_CONFIG=/nonexistent`,
+    ...Object.entries(env).map(([name, value]) => `${name}=${value}`), ...args], {reject: false, cwd: dir});
+}
+
+test(`rootless: migrate into a user store, run it from a fresh graphroot through squashfuse + fuse-overlayfs`, async t => {
+  const source = [`--root`, join(dir, `graph-a`), `--runroot`, join(dir, `run`, `a`)];
+  const fresh = [`--root`, join(dir, `graph-b`), `--runroot`, join(dir, `run`, `b`)];
+  const store = join(dir, `store`);
+  t.is((await asUser([`podman`, ...source, `import`, `-q`, join(dir, `rootfs.tar`), `localhost/rootless:1`])).exitCode, 0);
+  const init = await asUser([PCLUSTER, `store`, `init`, store]);
+  t.is(init.exitCode, 0, init.stderr);
+  const migrated = await asUser([PCLUSTER, ...source, `migrate`, `--store`, store, `localhost/rootless:1`]);
+  t.is(migrated.exitCode, 0, migrated.stderr);
+
+  const env = {PCLUSTER_STORE: store, PCLUSTER_REQUIRE_SHARED: `0`, PCLUSTER_STRICT: `1`, PCLUSTER_MOUNT_GRACE: `0`};
+  const run = await asUser([PCLUSTER, ...fresh, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/rootless:1`, `sh`, `-c`, `cat /etc/hello; id -u; stat -c %u /etc/hello`], env);
+  t.is(run.exitCode, 0, run.stderr);
+  t.is(run.stdout, `hello rootless\n0\n0`);
+  const images = await asUser([`podman`, ...fresh, `images`, `-q`]);
+  t.is(images.stdout, ``, `nothing was pulled into the fresh graphroot`);
+
+  const held = await asUser([PCLUSTER, ...fresh, `run`, `-d`, `--network`, `none`, `--shared-base-layers`, `localhost/rootless:1`, `sh`, `-c`, `sleep 600`], env);
+  t.is(held.exitCode, 0, held.stderr);
+  const mounts = await asUser([`podman`, ...fresh, `unshare`, `cat`, `/proc/self/mountinfo`]);
+  t.is(mounts.stdout.split(`\n`).filter(line => line.includes(` - fuse.squashfuse`)).length, 1);
+  await asUser([`podman`, ...fresh, `rm`, `-f`, `-t0`, held.stdout.trim()]);
+  let released = false;
+  for (let attempt = 0; attempt < 50 && !released; attempt++) {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    const now = await asUser([`podman`, ...fresh, `unshare`, `cat`, `/proc/self/mountinfo`]);
+    released = !now.stdout.includes(`fuse.squashfuse`);
+  }
+  t.true(released, `the squash mount is released after the last container`);
+  t.false(readFileSync(`/proc/self/mountinfo`, `utf8`).includes(store), `nothing of it in the host's mount namespace`);
+});
