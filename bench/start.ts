@@ -53,9 +53,12 @@ function heldPerContainer(variant: Variant, count: number): {processes: number, 
   const helpers = () => readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).flatMap(pid => {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `);
+      const comm = readFileSync(`/proc/${pid}/comm`, `utf8`).trim();
       if (!cmdline.includes(variant.node.dir) && !cmdline.includes(`bench-start-squash`))
         return [];
-      if (!/squashfuse|fuse-overlayfs|pcluster-mount|per-container-mount/.test(cmdline))
+      // conmon is podman's per container whatever the storage; count what the storage approach adds.
+      const helper = /^(squashfuse|squashfuse_ll|fuse-overlayfs)$/.test(comm) || (comm === `sh` && /pcluster-mount|per-container-mount/.test(cmdline));
+      if (!helper)
         return [];
       const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, `utf8`))?.[1] ?? 0);
       return [{pid, rss}];

@@ -99,9 +99,11 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
 }
 
 /**
- * Shared stores need the overlay driver. When nothing configures a driver, podman keeps whatever the
- * graphroot already uses and picks one for a new graphroot (rootless podman 4 without a storage.conf
- * picks vfs): a graphroot without vfs content gets `--storage-driver overlay`, one with it falls back.
+ * Shared stores need the overlay driver. When nothing configures a driver, podman keeps what the
+ * graphroot already uses, and for a new graphroot picks overlay as root but vfs rootless (podman 4
+ * without a storage.conf). So: vfs content means fallback; a rootless graphroot podman has never
+ * used gets `--storage-driver overlay`. (Naming a driver once podman's database recorded none is a
+ * fatal mismatch for podman, so it is never added to a graphroot in use.)
  */
 function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean): string[] {
   const configured = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
@@ -111,9 +113,12 @@ function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: bo
     return [];
   }
   const graphRoot = globalValue(parsed, `--root`) ?? storageConf.graphRoot ?? defaultGraphRoot(process.env, rootless);
-  if (existsSync(join(graphRoot, `vfs`)) && !existsSync(join(graphRoot, `overlay`)))
+  const has = (entry: string) => existsSync(join(graphRoot, entry));
+  if (has(`vfs`) && !has(`overlay`))
     throw new Fallback(`podman's storage ${graphRoot} uses the vfs driver; shared stores need overlay (set driver = "overlay" in storage.conf; existing local images must be pulled again)`);
-  return [`--storage-driver`, `overlay`];
+  if (rootless && !has(`overlay`) && !has(join(`libpod`, `bolt_state.db`)))
+    return [`--storage-driver`, `overlay`];
+  return [];
 }
 
 async function usableStores(config: Config): Promise<UsableStore[]> {
