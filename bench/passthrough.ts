@@ -5,10 +5,11 @@
  *   node --import tsx bench/passthrough.ts [--runs N]
  */
 import {spawnSync} from 'node:child_process';
-import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs';
+import {copyFileSync, mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {makeNode, PCLUSTER, REAL_PODMAN, REPO, SHIMS} from '../test/helpers/node.js';
+import {publish, quantile} from './report.js';
 
 const runs = Number(process.argv[process.argv.indexOf(`--runs`) + 1]) || 40;
 const node = makeNode(`bench-passthrough`);
@@ -51,10 +52,6 @@ function timeOnce({argv, path, env: extra}: Variant): number {
   return elapsed;
 }
 
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 const samples = new Map(variants.map(variant => [variant.name, [] as number[]]));
 try {
   for (const variant of variants)
@@ -67,8 +64,8 @@ try {
 }
 
 const stats = variants.map(variant => {
-  const sorted = [...samples.get(variant.name)!].sort((a, b) => a - b);
-  return {name: variant.name, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95)};
+  const values = samples.get(variant.name)!;
+  return {name: variant.name, median: quantile(values, 0.5), p95: quantile(values, 0.95)};
 });
 const median = (name: string) => stats.find(stat => stat.name === name)!.median;
 const rows = [
@@ -91,7 +88,4 @@ const lines = [
   ...stats.map(stat => `| ${stat.name} | ${stat.median.toFixed(2)} ms | ${stat.p95.toFixed(2)} ms |`),
   ``,
 ];
-process.stdout.write(`${lines.join(`\n`)}\n`);
-mkdirSync(join(REPO, `bench`, `results`), {recursive: true});
-writeFileSync(join(REPO, `bench`, `results`, `passthrough.md`), `${lines.join(`\n`)}\n`);
-writeFileSync(join(REPO, `bench`, `results`, `passthrough.json`), `${JSON.stringify({runs, rows, stats}, null, 2)}\n`);
+publish(`passthrough`, lines, {runs, rows, stats});

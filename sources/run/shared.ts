@@ -13,7 +13,8 @@ import {handOver} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
 import {defaultGraphRoot, loadStorageConf, storageConfFile, type StorageConf} from '../podman/storageconf.js';
-import {findImage, readCatalog, type StoreImage} from '../store/catalog.js';
+import {lookupImage, type StoreImage} from '../store/catalog.js';
+import {LOCK_FILES} from '../store/layout.js';
 import {missingMountTools} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
 import {storeUnusableReason} from './stores.js';
@@ -31,7 +32,6 @@ interface Context {
 interface UsableStore {
   readonly config: StoreConfig;
   readonly fs: FilesystemReport;
-  readonly catalog: readonly StoreImage[];
 }
 
 /** Why shared stores cannot serve this command (the fallback's notice). */
@@ -72,7 +72,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   }, launch.execFd);
 
   if (subcommand === `images`)
-    return plan(stores.map(store => store.config.path));
+    return plan(withRecords(stores));
 
   const raw = args.positionals[0];
   if (raw === undefined)
@@ -84,7 +84,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(errorMessage(error));
   }
   const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
-  let found = pull === `always` || pull === `newer` ? null : locate(stores, reference);
+  let found = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
   if (found === null)
     found = await migrateOnFirstUse(parsed, context, stores, raw, pull);
 
@@ -95,7 +95,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // An id or digest names the source image; in the store the image has its own id.
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
-  return plan(stores.map(store => store.config.path), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+  return plan(withRecords(stores), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
 }
 
 /**
@@ -121,6 +121,15 @@ function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: bo
   return [];
 }
 
+/**
+ * The stores that hold records. containers-storage writes its lock files with the first image; given
+ * an additional store without them, podman creates them there, or fails outright where it cannot (a
+ * read-only mount such as CVMFS): a store that `store init` just made must not be passed yet.
+ */
+function withRecords(stores: readonly UsableStore[]): string[] {
+  return stores.map(store => store.config.path).filter(path => LOCK_FILES.every(file => existsSync(join(path, file))));
+}
+
 async function usableStores(config: Config): Promise<UsableStore[]> {
   const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout)));
   const problems = config.stores.map((store, index) => storeUnusableReason(store, reports[index]!));
@@ -128,22 +137,20 @@ async function usableStores(config: Config): Promise<UsableStore[]> {
     throw new Fallback(problems.join(`; `));
   const usable: UsableStore[] = [];
   for (const [index, store] of config.stores.entries()) {
-    if (problems[index] !== null) {
+    if (problems[index] === null)
+      usable.push({config: store, fs: reports[index]!});
+    else
       log().info({store: store.path, reason: problems[index]}, `store skipped`);
-      continue;
-    }
-    const catalog = await readCatalog(store.path).catch((error: unknown) => {
-      log().warn({store: store.path, error: errorMessage(error)}, `store skipped: unreadable records`);
-      return null;
-    });
-    usable.push({config: store, fs: reports[index]!, catalog: catalog ?? []});
   }
   return usable;
 }
 
-function locate(stores: readonly UsableStore[], reference: ImageReference): {store: string, image: StoreImage} | null {
+async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<{store: string, image: StoreImage} | null> {
   for (const store of stores) {
-    const image = findImage(store.catalog, reference);
+    const image = await lookupImage(store.config.path, reference).catch((error: unknown) => {
+      log().warn({store: store.config.path, error: errorMessage(error)}, `store skipped: unreadable records`);
+      return null;
+    });
     if (image !== null)
       return {store: store.config.path, image};
   }

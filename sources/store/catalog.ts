@@ -73,7 +73,31 @@ export async function resolveInside(storeReal: string, path: string): Promise<st
   }
 }
 
-/** Where podman would look for `reference` in this store; only images that can actually run. */
+/**
+ * `reference` in one store, describing only the records that can match it: a site store may hold
+ * hundreds of images on a filesystem where every file access is a network round trip.
+ */
+export async function lookupImage(store: string, reference: ImageReference): Promise<StoreImage | null> {
+  const records = await readImageRecords(store);
+  if (records === null || records.length === 0)
+    return null;
+  const candidates = records.filter(record => {
+    const names = record.names ?? [];
+    switch (reference.kind) {
+      case `id`:
+        return true; // The source id is only in the markers.
+      case `name`:
+        return names.some(name => nameMatches(reference, name) || repositoryMatches(reference, name));
+      case `transport`:
+        return false;
+    }
+  });
+  const storeReal = await realpath(store);
+  const described = await Promise.all(candidates.map(record => describeImage(store, storeReal, record)));
+  return findImage(described, reference);
+}
+
+/** Where podman would look for `reference` among these images; only images that can actually run. */
 export function findImage(catalog: readonly StoreImage[], reference: ImageReference): StoreImage | null {
   const runnable = catalog.filter(image => {
     const state = imageState(image);
