@@ -206,7 +206,7 @@ export function parseLogLevel(value: string, origin: string): LogLevel {
 function resolveStore(entry: NonNullable<ConfigFile['stores']>[number], origin: string, key: string, identity: TemplateContext): StoreConfig {
   const where = key ? `${origin}: ${key}` : origin;
   const path = resolvePath(entry.path, where, identity);
-  return {path, readOnly: entry.read_only ?? false, requireShared: entry.require_shared ?? true, origin};
+  return {path, readOnly: entry.read_only ?? false, requireShared: entry.require_shared ?? true, allowWritable: entry.allow_writable ?? false, origin};
 }
 
 function resolvePath(raw: string, where: string, identity: TemplateContext): string {

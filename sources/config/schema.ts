@@ -13,6 +13,8 @@ const isStoreEntry = t.isObject({
   read_only: t.isOptional(t.isBoolean()),
   /** Use the store only when it sits on a network / parallel / distributed filesystem. */
   require_shared: t.isOptional(t.isBoolean()),
+  /** Run from the store even though users other than its owner can write to it (trust them all). */
+  allow_writable: t.isOptional(t.isBoolean()),
 });
 
 export const isConfigFile = t.isObject({
@@ -52,6 +54,7 @@ export interface StoreConfig {
   readonly path: string;
   readonly readOnly: boolean;
   readonly requireShared: boolean;
+  readonly allowWritable: boolean;
   /** Where this entry was defined (a file, or an environment variable), for messages. */
   readonly origin: string;
 }

@@ -17,7 +17,7 @@ import {lookupImage, type StoreImage} from '../store/catalog.js';
 import {LOCK_FILES} from '../store/layout.js';
 import {missingMountTools} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
-import {storeUnusableReason} from './stores.js';
+import {storeTrustProblem, storeUnusableReason} from './stores.js';
 
 /**
  * `run|create|pull|images --shared-base-layers`: find the stores, probe them (hang-proof), find the
@@ -132,7 +132,8 @@ function withRecords(stores: readonly UsableStore[]): string[] {
 
 async function usableStores(config: Config): Promise<UsableStore[]> {
   const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout)));
-  const problems = config.stores.map((store, index) => storeUnusableReason(store, reports[index]!));
+  const problems = await Promise.all(config.stores.map(async (store, index) =>
+    storeUnusableReason(store, reports[index]!) ?? await storeTrustProblem(store)));
   if (problems.every(problem => problem !== null))
     throw new Fallback(problems.join(`; `));
   const usable: UsableStore[] = [];

@@ -1,5 +1,9 @@
 import type {StoreConfig} from '../config/schema.js';
+import {stat} from 'node:fs/promises';
+import {join} from 'node:path';
+
 import type {FilesystemReport} from '../detect/detect.js';
+import {SQUASH_DIR} from '../store/layout.js';
 
 /** Why a configured store cannot serve a shared-base-layers run, or null when it can. */
 export function storeUnusableReason(store: StoreConfig, fs: FilesystemReport): string | null {
@@ -8,6 +12,27 @@ export function storeUnusableReason(store: StoreConfig, fs: FilesystemReport): s
   if (store.requireShared && !fs.shared) {
     const type = fs.fsType ?? `an unknown filesystem`;
     return `store ${store.path} is on ${type} (${fs.fsClass}), not on shared storage (allow with require_shared = false)`;
+  }
+  return null;
+}
+
+/**
+ * Like ssh's StrictModes: a store whose directory or squash dir others can write to lets any of them
+ * swap the image every user runs. Refused unless the admin says `allow_writable = true`. Only called
+ * once the probe found the store alive (a stat here must not meet a dead server).
+ */
+export async function storeTrustProblem(store: StoreConfig): Promise<string | null> {
+  if (store.allowWritable)
+    return null;
+  for (const dir of [store.path, join(store.path, SQUASH_DIR)]) {
+    let info;
+    try {
+      info = await stat(dir);
+    } catch {
+      continue; // No squash dir yet: nothing to swap.
+    }
+    if ((info.mode & 0o022) !== 0)
+      return `store ${store.path}: ${dir} is writable by ${info.mode & 0o002 ? `everyone` : `its group`} (mode ${(info.mode & 0o7777).toString(8)}); refused (allow with allow_writable = true)`;
   }
   return null;
 }

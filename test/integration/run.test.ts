@@ -1,4 +1,4 @@
-import {mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -155,6 +155,13 @@ test.serial(`fallback: mount tool missing, no writable store, failed migration; 
   t.is(noTool.exitCode, 0);
   t.is(noTool.stdout, `hi\n`);
   t.regex(noTool.stderr, /^pcluster: shared base layers not used: fuse-overlayfs is not installed \(needed to mount images from shared stores\); running from local storage\n$/);
+
+  // A store others may write to could have its images swapped under every user: refused like ssh's StrictModes.
+  chmodSync(store, 0o777);
+  const writable = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `hi`], storeEnv(node, store));
+  t.is(writable.stdout, `hi\n`);
+  t.is(writable.stderr, `pcluster: shared base layers not used: store ${store}: ${store} is writable by everyone (mode 777); refused (allow with allow_writable = true); running from local storage\n`);
+  chmodSync(store, 0o755);
 
   const config = join(node.dir, `read-only.toml`);
   writeFileSync(config, `[[stores]]\npath = "${store}"\nread_only = true\nrequire_shared = false\n`);
