@@ -166,6 +166,21 @@ test(`re-migrating a re-tagged name: exactly one image holds it, the old side-ca
   t.deepEqual(readdirSync(join(store, `pcluster`, `trash`)), []);
 });
 
+test(`a re-tag race: two nodes migrate different images under one name at once; one image keeps it`, async t => {
+  const store = freshStore(`race`);
+  const racers = [newNode(`migrate-race-a`), newNode(`migrate-race-b`)];
+  for (const [index, node] of racers.entries()) {
+    await importBusybox(node);
+    await buildImage(node, `localhost/race:1`, `FROM localhost/busybox:test\nRUN echo ${index} > /who\n`);
+  }
+  const results = await Promise.all(racers.map(node => pcluster(node, [`migrate`, `--store`, store, `localhost/race:1`])));
+  for (const result of results)
+    t.is(result.exitCode, 0, result.stderr);
+  const listed = JSON.parse((await pcluster(builder, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{names: string[]}>;
+  t.deepEqual(listed.map(image => image.names), [[`localhost/race:1`]]);
+  t.is((await pcluster(builder, [`store`, `verify`, `--store`, store])).exitCode, 0);
+});
+
 test(`verify finds planted damage, --repair fixes it, and a clean store verifies`, async t => {
   const node = newNode(`migrate-verify`);
   await importBusybox(node);

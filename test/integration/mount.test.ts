@@ -161,3 +161,19 @@ function sideCarLinkOf(name: string): string {
   const link = execFileSync(`cat`, [join(store, `overlay`, layer, `link`)], {encoding: `utf8`}).trim();
   return join(store, `overlay`, `l`, `${link}.squash`);
 }
+
+test.serial(`a running container keeps working while its image is removed from the store`, async t => {
+  await buildImage(builder, `localhost/victim:1`, `FROM localhost/busybox:test\nRUN echo still-here > /proof\n`);
+  t.is((await pcluster(builder, [`migrate`, `--store`, store, `localhost/victim:1`])).exitCode, 0);
+  const running = await direct([`run`, `-d`, `--network`, `none`, `localhost/victim:1`, `sleep`, `600`]);
+  t.is(running.exitCode, 0, running.stderr);
+  const removed = await pcluster(builder, [`store`, `rm`, `--store`, store, `localhost/victim:1`]);
+  t.is(removed.exitCode, 0, removed.stderr);
+  // The side-car moved to the trash (same file, same inode): the mounted squash still reads.
+  const read = await runner.podman([`exec`, running.stdout.trim(), `cat`, `/proof`]);
+  t.is(read.stdout, `still-here`);
+  t.is(readdirSync(join(store, `pcluster`, `trash`)).length, 1);
+  t.is((await pcluster(builder, [`store`, `verify`, `--store`, store])).exitCode, 0);
+  await runner.podman([`rm`, `-f`, `-t0`, running.stdout.trim()]);
+  await settled();
+});
