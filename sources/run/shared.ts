@@ -15,6 +15,7 @@ import {parseImageReference, type ImageReference} from '../podman/reference.js';
 import {defaultGraphRoot, loadStorageConf, storageConfFile, type StorageConf} from '../podman/storageconf.js';
 import {lookupImage, type StoreImage} from '../store/catalog.js';
 import {LOCK_FILES} from '../store/layout.js';
+import {squashDamage} from '../store/manage.js';
 import {missingMountTools} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
 import {storeTrustProblem, storeUnusableReason} from './stores.js';
@@ -87,6 +88,14 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   let found = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
   if (found === null)
     found = await migrateOnFirstUse(parsed, context, stores, raw, pull);
+
+  // Once podman runs, a side-car that cannot be mounted fails the container: check it while falling
+  // back is still possible (a store being copied, a truncated file).
+  if (found.image.sideCar !== null) {
+    const damage = await squashDamage(found.image.sideCar);
+    if (damage !== null)
+      throw new Fallback(`the side-car of ${raw} in ${found.store}, ${found.image.sideCar}, ${damage} (pcluster store verify --repair)`);
+  }
 
   if (subcommand === `pull`) {
     process.stdout.write(`${found.image.id}\n`);

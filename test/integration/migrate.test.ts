@@ -208,6 +208,12 @@ test(`verify finds planted damage, --repair fixes it, and a clean store verifies
   t.regex(stderr, /localhost\/b:1\).*does not resolve to a file inside the store/);
   t.regex(stderr, /ORPHANORPHANORPHANORPHAN00\.squash: side-car of no image/);
 
+  // A damaged side-car is caught before podman starts: the run falls back instead of failing the job.
+  const damaged = await pcluster(node, [`run`, `--rm`, `--shared-base-layers`, `localhost/a:1`, `cat`, `/a`], storeEnv(node, store));
+  t.is(damaged.exitCode, 0, damaged.stderr);
+  t.is(damaged.stdout, `a\n`);
+  t.regex(damaged.stderr, /^pcluster: shared base layers not used: the side-car of localhost\/a:1 in \S+, \S+ is truncated \(4096 of \d+ bytes\) \(pcluster store verify --repair\); running from local storage\n$/);
+
   // A runner never mounts the planted link: the image counts as absent, so first use migrates it
   // again (same source, same marker layer), which puts the right link back.
   const run = await pcluster(node, [`run`, `--rm`, `--shared-base-layers`, `--pull=never`, `localhost/b:1`, `cat`, `/b`], storeEnv(node, store, {PCLUSTER_STRICT: `1`}));
