@@ -44,6 +44,8 @@ export function parseImageReference(raw: string): ImageReference {
   const [, , , tag = null, digest = null] = match;
   // docker.io's own rule: a first component without a dot, colon or "localhost" is a path, not a host.
   if (domain !== null && !/[.:]/.test(domain) && domain !== `localhost`) {
+    if (!new RegExp(`^${COMPONENT}$`).test(domain))
+      throw new UserError(`image reference ${shown} is not a valid image name`);
     path = `${domain}/${path}`;
     domain = null;
   }
