@@ -248,3 +248,19 @@ function layerOf(store: string, id: string): string {
   const records = JSON.parse(readFileSync(join(store, `overlay-images`, `images.json`), `utf8`)) as Array<{id: string, layer: string}>;
   return records.find(record => record.id === id)!.layer;
 }
+
+test(`on a terminal, migration shows its stages; without one it is quiet`, async t => {
+  const node = newNode(`migrate-tty`);
+  await importBusybox(node);
+  const store = join(node.dir, `store`);
+  initStore(store);
+  const command = `${PCLUSTER} ${node.globals.join(` `)} migrate --store ${store} localhost/busybox:test`;
+  const onTty = await execa(`script`, [`-qec`, command, `/dev/null`], {reject: false, env: {...process.env, ...node.env}, stdin: `ignore`});
+  t.is(onTty.exitCode, 0, onTty.stdout);
+  t.regex(onTty.stdout, /pcluster: migrating localhost\/busybox:test \(\S+ \S+\) into \S+: squashing the root filesystem/);
+  t.regex(onTty.stdout, /pcluster: migrating localhost\/busybox:test: publishing in /);
+  t.is((await pcluster(node, [`store`, `rm`, `--store`, store, `localhost/busybox:test`])).exitCode, 0);
+  const quiet = await pcluster(node, [`migrate`, `--store`, store, `localhost/busybox:test`]);
+  t.is(quiet.exitCode, 0);
+  t.regex(quiet.stderr, /^pcluster: migrated localhost\/busybox:test -> \S+ \(squash \S+ \S+, image \S+ \S+\)\n$/);
+});
