@@ -30,6 +30,8 @@ interface Variant {
   readonly name: string;
   readonly node: TestNode;
   readonly argv: readonly string[];
+  /** `pcluster run --shared-base-layers`: the whole path, flag included (the others get pcluster's options already). */
+  readonly wholePath?: boolean;
   readonly env?: Record<string, string>;
 }
 
@@ -42,7 +44,7 @@ function run(variant: Variant, args: readonly string[]): {ms: number, status: nu
 }
 
 function timeOnce(variant: Variant): number {
-  const result = run(variant, [`run`, `--rm`, `--network`, `none`, IMAGE, `true`]);
+  const result = run(variant, [`run`, `--rm`, `--network`, `none`, ...(variant.wholePath ? [`--shared-base-layers`] : []), IMAGE, `true`]);
   if (result.status !== 0)
     throw new Error(`${variant.name}: exit ${result.status}: ${result.stderr}`);
   return result.ms;
@@ -103,18 +105,16 @@ try {
     {name: `exploded additional store`, node: explodedNode, argv: [REAL_PODMAN, ...explodedNode.globals, ...storeOpts(exploded)]},
     {name: `squash store, pcluster-mount`, node: squashNode, argv: [REAL_PODMAN, ...squashNode.globals, ...storeOpts(squash, MOUNT_PROGRAM)], env: shared},
     {name: `squash store, per-container squashfuse script`, node: scriptNode, argv: [REAL_PODMAN, ...scriptNode.globals, ...storeOpts(squash, PER_CONTAINER)]},
-    {name: `pcluster run --shared-base-layers (whole path)`, node: fullNode, argv: [PCLUSTER, ...fullNode.globals], env: {...shared, PCLUSTER_STORE: squash, PCLUSTER_REQUIRE_SHARED: `0`, PCLUSTER_STRICT: `1`}},
+    {name: `pcluster run --shared-base-layers (whole path)`, node: fullNode, argv: [PCLUSTER, ...fullNode.globals], env: {...shared, PCLUSTER_STORE: squash, PCLUSTER_REQUIRE_SHARED: `0`, PCLUSTER_STRICT: `1`}, wholePath: true},
   ];
   for (const variant of variants)
     samples.set(variant.name, []);
-  // The whole path takes the flag after `run`; the others are podman with pcluster's options already set.
-  const timeVariant = (variant: Variant) => variant.name.startsWith(`pcluster run`) ? timeShared(variant) : timeOnce(variant);
   for (const variant of variants)
-    timeVariant(variant); // warm caches (and the shared squash mount)
+    timeOnce(variant); // warm caches (and the shared squash mount)
   for (let index = 0; index < runs; index++)
     for (const variant of variants)
-      samples.get(variant.name)!.push(timeVariant(variant));
-  held = variants.filter(variant => !variant.name.startsWith(`pcluster run`)).map(variant => ({name: variant.name, ...heldPerContainer(variant, 10)}));
+      samples.get(variant.name)!.push(timeOnce(variant));
+  held = variants.filter(variant => !variant.wholePath).map(variant => ({name: variant.name, ...heldPerContainer(variant, 10)}));
 } finally {
   for (const created of nodes)
     spawnSync(REAL_PODMAN, [...created.globals, `rm`, `-af`, `-t0`], {env: {...process.env, ...created.env}});
@@ -125,13 +125,6 @@ try {
     spawnSync(`umount`, [`-l`, point]);
   for (const created of [...nodes, builder])
     await created.cleanup();
-}
-
-function timeShared(variant: Variant): number {
-  const result = run(variant, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, IMAGE, `true`]);
-  if (result.status !== 0)
-    throw new Error(`${variant.name}: exit ${result.status}: ${result.stderr}`);
-  return result.ms;
 }
 
 const median = (name: string) => quantile(samples.get(name)!, 0.5);

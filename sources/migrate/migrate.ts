@@ -6,12 +6,13 @@ import type {Config} from '../config/schema.js';
 import {UserError} from '../errors.js';
 import {log, progress, say} from '../log.js';
 import {parseImageReference} from '../podman/reference.js';
-import {imageState, readCatalog, type StoreImage} from '../store/catalog.js';
-import {locksDir, stagingDir} from '../store/layout.js';
-import {acquireLock, LockTimeoutError, type HeldLock} from '../store/lock.js';
+import {imageState, readCatalog, readImage, type StoreImage} from '../store/catalog.js';
+import {readImageRecords, stagingDir, STORE_LOCK} from '../store/layout.js';
+import {withStoreLock, type HeldLock} from '../store/lock.js';
+import {removeStoreImage} from '../store/manage.js';
 import {markerLayoutDir, writeMarkerImage} from '../store/marker.js';
 import {withStorePodman, type StorePodman} from '../store/podman.js';
-import {attachSideCar, prepareWorkArea, retireSideCar, sweepDeadStaging} from '../store/publish.js';
+import {attachSideCar, prepareWorkArea, sweepDeadStaging} from '../store/publish.js';
 import {squashImage} from './squash.js';
 import {resolveSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
 
@@ -43,17 +44,14 @@ export async function migrateImage(context: MigrateContext, raw: string, pull: P
   if (existing !== null)
     return {image: await ensureNames(context, existing, source), source, migrated: false, warnings: []};
 
-  const lock = await takeLock(context, source.id, `migration of ${raw}`, owner => {
-    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to finish migrating ${raw} into ${context.store}`);
-  });
-  try {
+  return withStoreLock(context.store, source.id, context.config.migrate, async lock => {
     const peer = await findMigrated(context.store, source.id);
     if (peer !== null)
       return {image: await ensureNames(context, peer, source), source, migrated: false, warnings: []};
-    return await build(context, raw, source, lock);
-  } finally {
-    await lock.release();
-  }
+    return build(context, raw, source, lock);
+  }, owner => {
+    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to finish migrating ${raw} into ${context.store}`);
+  });
 }
 
 async function build(context: MigrateContext, raw: string, source: SourceImage, imageLock: HeldLock): Promise<MigrateResult> {
@@ -81,22 +79,17 @@ async function build(context: MigrateContext, raw: string, source: SourceImage, 
 }
 
 async function publish(context: MigrateContext, source: SourceImage, markerId: string, squash: string, staging: string, imageLock: HeldLock): Promise<StoreImage> {
-  const storeLock = await takeLock(context, `store`, `store ${context.store}`);
-  try {
-    return await withStorePodman(context.podman, context.store, async storePodman => {
-      await storePodman.run([`pull`, `--quiet`, `dir:${markerLayoutDir(join(staging, `marker`))}`]);
-      const marker = await catalogImage(context.store, markerId);
-      if (marker.link === null)
-        throw new UserError(`store ${context.store}: the marker image ${markerId.slice(0, 12)} has no layer link`);
-      // A lease that ran out while we squashed belongs to another node now: publishing would race it.
-      if (!await imageLock.stillHeld())
-        throw new UserError(`lost the migration lock for ${source.id.slice(0, 12)} in ${context.store} (held too long without heartbeat)`);
-      await attachSideCar(context.store, marker.link, squash, staging);
-      return giveNames(context.store, storePodman, markerId, source.names);
-    });
-  } finally {
-    await storeLock.release();
-  }
+  return withStoreLock(context.store, STORE_LOCK, context.config.migrate, () => withStorePodman(context.podman, context.store, async storePodman => {
+    await storePodman.run([`pull`, `--quiet`, `dir:${markerLayoutDir(join(staging, `marker`))}`]);
+    const marker = await storedImage(context.store, markerId);
+    if (marker.link === null)
+      throw new UserError(`store ${context.store}: the marker image ${markerId.slice(0, 12)} has no layer link`);
+    // A lease that ran out while we squashed belongs to another node now: publishing would race it.
+    if (!await imageLock.stillHeld())
+      throw new UserError(`lost the migration lock for ${source.id.slice(0, 12)} in ${context.store} (held too long without heartbeat)`);
+    await attachSideCar(context.store, marker.link, squash, staging);
+    return giveNames(context.store, storePodman, markerId, source.names);
+  }));
 }
 
 /**
@@ -106,23 +99,21 @@ async function publish(context: MigrateContext, source: SourceImage, markerId: s
  */
 async function giveNames(store: string, storePodman: StorePodman, id: string, names: readonly string[]): Promise<StoreImage> {
   if (names.length > 0) {
-    const before = (await readCatalog(store)) ?? [];
-    const holders = before.filter(image => image.id !== id && image.names.some(name => names.includes(name)));
+    // Names are in the records alone: only the images that end up nameless are described (read their layers).
+    const before = (await readImageRecords(store)) ?? [];
+    const holders = before.filter(record => record.id !== id && (record.names ?? []).some(name => names.includes(name)));
     await storePodman.run([`tag`, id, ...names]);
-    const after = (await readCatalog(store)) ?? [];
+    const after = (await readImageRecords(store)) ?? [];
     for (const old of holders) {
-      const now = after.find(image => image.id === old.id);
-      if (now !== undefined && now.names.length === 0)
-        await removeStoreImage(store, storePodman, now);
+      const now = after.find(record => record.id === old.id);
+      if (now === undefined || (now.names ?? []).length > 0)
+        continue;
+      const replaced = await readImage(store, old.id);
+      if (replaced !== null)
+        await removeStoreImage(store, storePodman, replaced);
     }
   }
-  return catalogImage(store, id);
-}
-
-export async function removeStoreImage(store: string, storePodman: StorePodman, image: StoreImage): Promise<void> {
-  await storePodman.run([`rmi`, `--force`, image.id]);
-  if (image.link !== null && image.sideCarTarget !== null)
-    await retireSideCar(store, image.link);
+  return storedImage(store, id);
 }
 
 /** An already migrated image gets any name the source has gained since. */
@@ -130,12 +121,8 @@ async function ensureNames(context: MigrateContext, image: StoreImage, source: S
   const missing = source.names.filter(name => !image.names.includes(name));
   if (missing.length === 0)
     return image;
-  const storeLock = await takeLock(context, `store`, `store ${context.store}`);
-  try {
-    return await withStorePodman(context.podman, context.store, storePodman => giveNames(context.store, storePodman, image.id, source.names));
-  } finally {
-    await storeLock.release();
-  }
+  return withStoreLock(context.store, STORE_LOCK, context.config.migrate,
+    () => withStorePodman(context.podman, context.store, storePodman => giveNames(context.store, storePodman, image.id, source.names)));
 }
 
 async function findMigrated(store: string, sourceId: string): Promise<StoreImage | null> {
@@ -143,25 +130,11 @@ async function findMigrated(store: string, sourceId: string): Promise<StoreImage
   return catalog.find(image => image.marker?.sourceId === sourceId && imageState(image) === `ready`) ?? null;
 }
 
-async function catalogImage(store: string, id: string): Promise<StoreImage> {
-  const image = ((await readCatalog(store)) ?? []).find(candidate => candidate.id === id);
-  if (image === undefined)
+async function storedImage(store: string, id: string): Promise<StoreImage> {
+  const image = await readImage(store, id);
+  if (image === null)
     throw new UserError(`store ${store}: image ${id.slice(0, 12)} is missing right after podman stored it`);
   return image;
-}
-
-async function takeLock(context: MigrateContext, key: string, what: string, onWait?: Parameters<typeof acquireLock>[1]['onWait']): Promise<HeldLock> {
-  try {
-    return await acquireLock(join(locksDir(context.store), key), {
-      wait: context.config.migrate.lockWait,
-      lease: context.config.migrate.lockLease,
-      ...(onWait ? {onWait} : {}),
-    });
-  } catch (error) {
-    if (error instanceof LockTimeoutError)
-      throw new UserError(`gave up waiting for the ${what}: ${error.message} (migrate.lock_wait)`);
-    throw error;
-  }
 }
 
 export function formatBytes(bytes: number): string {

@@ -5,7 +5,6 @@ import type {Config, StoreConfig} from '../config/schema.js';
 import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
 import {errorMessage, UserError} from '../errors.js';
 import {log, progress, say} from '../log.js';
-import {migrateImage} from '../migrate/migrate.js';
 import type {PullPolicy} from '../migrate/source.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
 import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '../podman/argv.js';
@@ -172,6 +171,8 @@ async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: r
   if (target === undefined)
     throw new Fallback(`image ${raw} is not in a shared store and no usable store is writable`);
   progress(`${raw} is not in a shared store yet: migrating it into ${target.config.path}`);
+  // Loaded here: migration (marker images, squashing, store writes) is first-use work, not every run's.
+  const {migrateImage} = await import(`../migrate/migrate.js`);
   try {
     const result = await migrateImage({
       podman: context.launch.podman,

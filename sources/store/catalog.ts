@@ -35,8 +35,16 @@ export function imageState(image: StoreImage): ImageState {
 
 export async function readCatalog(store: string): Promise<StoreImage[] | null> {
   const records = await readImageRecords(store);
-  if (records === null)
-    return null;
+  return records === null ? null : describeRecords(store, records);
+}
+
+/** One image by id, reading only its own layer's files. */
+export async function readImage(store: string, id: string): Promise<StoreImage | null> {
+  const record = (await readImageRecords(store))?.find(candidate => candidate.id === id);
+  return record === undefined ? null : (await describeRecords(store, [record]))[0]!;
+}
+
+async function describeRecords(store: string, records: readonly ImageRecord[]): Promise<StoreImage[]> {
   const storeReal = await realpath(store);
   return Promise.all(records.map(record => describeImage(store, storeReal, record)));
 }
@@ -81,20 +89,11 @@ export async function lookupImage(store: string, reference: ImageReference): Pro
   const records = await readImageRecords(store);
   if (records === null || records.length === 0)
     return null;
-  const candidates = records.filter(record => {
-    const names = record.names ?? [];
-    switch (reference.kind) {
-      case `id`:
-        return true; // The source id is only in the markers.
-      case `name`:
-        return names.some(name => nameMatches(reference, name) || repositoryMatches(reference, name));
-      case `transport`:
-        return false;
-    }
-  });
-  const storeReal = await realpath(store);
-  const described = await Promise.all(candidates.map(record => describeImage(store, storeReal, record)));
-  return findImage(described, reference);
+  // Every name that matches a tag reference is also in the reference's repository.
+  const candidates = records.filter(record => reference.kind === `id`
+    ? true // The source id is only in the markers.
+    : (record.names ?? []).some(name => repositoryMatches(reference, name)));
+  return findImage(await describeRecords(store, candidates), reference);
 }
 
 /** Where podman would look for `reference` among these images; only images that can actually run. */

@@ -20,6 +20,9 @@ export function stagingDir(store: string): string {
   return join(store, WORK_DIR, `staging`);
 }
 
+/** The lock every writer of a store's records holds (a source image id names a migration's lock). */
+export const STORE_LOCK = `store`;
+
 export function locksDir(store: string): string {
   return join(store, WORK_DIR, `locks`);
 }

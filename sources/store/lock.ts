@@ -4,6 +4,9 @@ import {hostname} from 'node:os';
 import {join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 
+import {UserError} from '../errors.js';
+import {locksDir} from './layout.js';
+
 /**
  * A lock shared by every node that mounts a store, built only from what NFS, Lustre, GPFS & co make
  * atomic: mkdir and rename. (flock/fcntl locks are local-only or unreliable on several of them.)
@@ -43,6 +46,33 @@ export class LockTimeoutError extends Error {
 }
 
 const OWNER_FILE = `owner.json`;
+
+/** How long to wait for a holder and when to take its lock over (config `migrate.lock_*`). */
+export interface LockSettings {
+  readonly lockWait: number;
+  readonly lockLease: number;
+}
+
+/**
+ * Runs `body` holding the lock `key` of `store`: `store` for any write to its records, a source image
+ * id for that image's migration. A holder that does not let go in time is a one-line user error.
+ */
+export async function withStoreLock<T>(store: string, key: string, settings: LockSettings, body: (lock: HeldLock) => Promise<T>, onWait?: LockOptions['onWait']): Promise<T> {
+  const path = join(locksDir(store), key);
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(path, {wait: settings.lockWait, lease: settings.lockLease, ...(onWait ? {onWait} : {})});
+  } catch (error) {
+    if (error instanceof LockTimeoutError)
+      throw new UserError(`gave up waiting: ${error.message} (migrate.lock_wait)`);
+    throw error;
+  }
+  try {
+    return await body(lock);
+  } finally {
+    await lock.release();
+  }
+}
 
 export async function acquireLock(path: string, options: LockOptions): Promise<HeldLock> {
   const started = Date.now();

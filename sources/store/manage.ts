@@ -70,11 +70,14 @@ function imageLabel(image: StoreImage): string {
 }
 
 function removeImage(store: string, image: StoreImage): Problem['repair'] {
-  return async storePodman => {
-    await storePodman.run([`rmi`, `--force`, image.id]);
-    if (image.link !== null && image.sideCarTarget !== null)
-      await retireSideCar(store, image.link);
-  };
+  return storePodman => removeStoreImage(store, storePodman, image);
+}
+
+/** Removes an image from a store; its side-car goes to the trash (publish.ts says why). */
+export async function removeStoreImage(store: string, storePodman: StorePodman, image: StoreImage): Promise<void> {
+  await storePodman.run([`rmi`, `--force`, image.id]);
+  if (image.link !== null && image.sideCarTarget !== null)
+    await retireSideCar(store, image.link);
 }
 
 /** Two images with one name make every podman command on a read-only store fail. */
@@ -213,9 +216,10 @@ async function breakAside(lock: string): Promise<void> {
 export async function findStoreImages(store: string, references: ReadonlyArray<{raw: string, reference: ImageReference}>): Promise<StoreImage[]> {
   const catalog = await loadCatalog(store);
   return references.map(({raw, reference}) => {
-    const image = findImage(catalog.filter(candidate => imageState(candidate) !== `unsafe-side-car`), reference)
+    // Runnable images by any reference; a broken one (say, an interrupted migration) by its own id.
+    const image = findImage(catalog, reference)
       ?? catalog.find(candidate => reference.kind === `id` && candidate.id.startsWith(reference.id));
-    if (image === undefined || image === null)
+    if (image === undefined)
       throw new UserError(`image ${raw} is not in store ${store}`);
     return image;
   });

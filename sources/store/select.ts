@@ -19,7 +19,7 @@ export async function selectStore(config: Config, explicit: string | undefined):
   throw new UserError(`none of the configured stores is writable (${config.stores.map(store => store.path).join(`, `)}); pass --store PATH`);
 }
 
-export async function isWritable(path: string): Promise<boolean> {
+async function isWritable(path: string): Promise<boolean> {
   try {
     await access(path, constants.W_OK);
     return true;

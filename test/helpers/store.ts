@@ -94,6 +94,12 @@ export async function eventually(what: string, seconds: number, check: () => boo
   throw new Error(`timed out after ${seconds} s waiting for: ${what}`);
 }
 
+/** LINK of the layer of the store image `pick` selects, read from the store's own records. */
+export function imageLink(store: string, pick: (record: {id: string, names?: string[]}) => boolean): string {
+  const records = JSON.parse(readFileSync(join(store, `overlay-images`, `images.json`), `utf8`)) as Array<{id: string, names?: string[], layer: string}>;
+  return readFileSync(join(store, `overlay`, records.find(pick)!.layer, `link`), `utf8`).trim();
+}
+
 export function initStore(path: string): void {
   execFileSync(PCLUSTER, [`store`, `init`, path], {stdio: `ignore`});
 }

@@ -1,10 +1,10 @@
-import {existsSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs';
+import {existsSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
 import {importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
-import {buildImage, copyImage, imageId, initStore, pcluster, storeEnv} from '../helpers/store.js';
+import {buildImage, copyImage, imageId, imageLink, initStore, pcluster, storeEnv} from '../helpers/store.js';
 
 /**
  * `pcluster migrate` and the store commands with real podman and real mksquashfs: what a migrated
@@ -194,7 +194,7 @@ test(`verify finds planted damage, --repair fixes it, and a clean store verifies
   t.is((await pcluster(node, [`store`, `verify`, `--store`, store])).exitCode, 0);
 
   const listed = JSON.parse((await pcluster(node, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{id: string, names: string[]}>;
-  const links = Object.fromEntries(listed.map(image => [image.names[0], readFileSync(join(store, `overlay`, layerOf(store, image.id), `link`), `utf8`).trim()]));
+  const links = Object.fromEntries(listed.map(image => [image.names[0], imageLink(store, record => record.id === image.id)]));
   // a: truncated side-car; b: side-car link pointing outside the store; plus an orphan squash file.
   truncateSync(join(store, `squash`, `${links[`localhost/a:1`]}.squash`), 4096);
   rmSync(join(store, `overlay`, `l`, `${links[`localhost/b:1`]}.squash`));
@@ -243,11 +243,6 @@ test(`migrate errors are one line naming the image or store`, async t => {
   t.regex(comma.stderr, /^pcluster: --store: "\/tmp\/a,b" contains a comma, colon or control character/);
   t.deepEqual(readdirSync(join(store, `pcluster`, `staging`)), []);
 });
-
-function layerOf(store: string, id: string): string {
-  const records = JSON.parse(readFileSync(join(store, `overlay-images`, `images.json`), `utf8`)) as Array<{id: string, layer: string}>;
-  return records.find(record => record.id === id)!.layer;
-}
 
 test(`on a terminal, migration shows its stages; without one it is quiet`, async t => {
   const node = newNode(`migrate-tty`);

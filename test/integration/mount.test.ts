@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import test from 'ava';
 
 import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
-import {buildImage, eventually, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
+import {buildImage, eventually, imageLink, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
 
 /**
  * The mount program under real podman: one squash mount per image however many containers, released
@@ -142,8 +142,7 @@ test.serial(`a store written by another tool with the same side-car convention r
   const pushed = await builder.podman([`push`, `localhost/other:1`, `containers-storage:[overlay@${other}+${join(builder.dir, `other-run`)}]localhost/other:1`]);
   t.is(pushed.exitCode, 0, pushed.stderr);
   const rootfs = (await builder.podman([`image`, `mount`, `localhost/app:1`])).stdout.trim();
-  const records = JSON.parse(execFileSync(`cat`, [join(other, `overlay-images`, `images.json`)], {encoding: `utf8`})) as Array<{layer: string}>;
-  const link = execFileSync(`cat`, [join(other, `overlay`, records[0]!.layer, `link`)], {encoding: `utf8`}).trim();
+  const link = imageLink(other, () => true);
   mkdirSync(join(other, `squash`));
   execFileSync(`mksquashfs`, [rootfs, join(other, `squash`, `${link}.squash`), `-noappend`, `-quiet`, `-no-progress`]);
   await builder.podman([`image`, `unmount`, `localhost/app:1`]);
@@ -156,10 +155,7 @@ test.serial(`a store written by another tool with the same side-car convention r
 });
 
 function sideCarLinkOf(name: string): string {
-  const records = JSON.parse(execFileSync(`cat`, [join(store, `overlay-images`, `images.json`)], {encoding: `utf8`})) as Array<{names?: string[], layer: string}>;
-  const layer = records.find(record => record.names?.includes(name))!.layer;
-  const link = execFileSync(`cat`, [join(store, `overlay`, layer, `link`)], {encoding: `utf8`}).trim();
-  return join(store, `overlay`, `l`, `${link}.squash`);
+  return join(store, `overlay`, `l`, `${imageLink(store, record => record.names?.includes(name) ?? false)}.squash`);
 }
 
 test.serial(`a running container keeps working while its image is removed from the store`, async t => {

@@ -1,11 +1,10 @@
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
-import {join} from 'node:path';
 
 import type {PclusterContext} from '../../cli.js';
 import {report} from '../../log.js';
-import {locksDir} from '../../store/layout.js';
-import {acquireLock} from '../../store/lock.js';
+import {STORE_LOCK} from '../../store/layout.js';
+import {withStoreLock} from '../../store/lock.js';
 import {collectGarbage} from '../../store/manage.js';
 import {withStorePodman} from '../../store/podman.js';
 import {selectStore} from '../../store/select.js';
@@ -30,8 +29,7 @@ export class StoreGcCommand extends Command<PclusterContext> {
   override async execute(): Promise<number> {
     const {launch, config} = this.context;
     const store = await selectStore(config, this.store);
-    const lock = await acquireLock(join(locksDir(store), `store`), {wait: config.migrate.lockWait, lease: config.migrate.lockLease});
-    try {
+    await withStoreLock(store, STORE_LOCK, config.migrate, async () => {
       const garbage = await collectGarbage(store, {lease: config.migrate.lockLease, trashAge: this.trashAge});
       await withStorePodman(launch.podman, store, async storePodman => {
         for (const item of garbage) {
@@ -41,9 +39,7 @@ export class StoreGcCommand extends Command<PclusterContext> {
       });
       if (garbage.length === 0)
         report(`nothing to collect in ${store}`);
-    } finally {
-      await lock.release();
-    }
+    });
     return 0;
   }
 }

@@ -1,13 +1,11 @@
 import {Command, Option} from 'clipanion';
-import {join} from 'node:path';
 
 import type {PclusterContext} from '../../cli.js';
 import {report} from '../../log.js';
-import {removeStoreImage} from '../../migrate/migrate.js';
 import {parseImageReference} from '../../podman/reference.js';
-import {locksDir} from '../../store/layout.js';
-import {acquireLock} from '../../store/lock.js';
-import {findStoreImages} from '../../store/manage.js';
+import {STORE_LOCK} from '../../store/layout.js';
+import {withStoreLock} from '../../store/lock.js';
+import {findStoreImages, removeStoreImage} from '../../store/manage.js';
 import {withStorePodman} from '../../store/podman.js';
 import {selectStore} from '../../store/select.js';
 
@@ -29,8 +27,7 @@ export class StoreRmCommand extends Command<PclusterContext> {
     const {launch, config} = this.context;
     const store = await selectStore(config, this.store);
     const references = this.images.map(raw => ({raw, reference: parseImageReference(raw)}));
-    const lock = await acquireLock(join(locksDir(store), `store`), {wait: config.migrate.lockWait, lease: config.migrate.lockLease});
-    try {
+    await withStoreLock(store, STORE_LOCK, config.migrate, async () => {
       const images = await findStoreImages(store, references);
       await withStorePodman(launch.podman, store, async storePodman => {
         for (const [index, image] of images.entries()) {
@@ -38,9 +35,7 @@ export class StoreRmCommand extends Command<PclusterContext> {
           report(`removed ${references[index]!.raw} (${image.id.slice(0, 12)}) from ${store}`);
         }
       });
-    } finally {
-      await lock.release();
-    }
+    });
     return 0;
   }
 }

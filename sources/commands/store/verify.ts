@@ -1,10 +1,9 @@
 import {Command, Option} from 'clipanion';
-import {join} from 'node:path';
 
 import type {PclusterContext} from '../../cli.js';
 import {report, say} from '../../log.js';
-import {locksDir} from '../../store/layout.js';
-import {acquireLock} from '../../store/lock.js';
+import {STORE_LOCK} from '../../store/layout.js';
+import {withStoreLock} from '../../store/lock.js';
 import {verifyStore} from '../../store/manage.js';
 import {withStorePodman} from '../../store/podman.js';
 import {selectStore} from '../../store/select.js';
@@ -29,17 +28,13 @@ export class StoreVerifyCommand extends Command<PclusterContext> {
     const store = await selectStore(config, this.store);
     let problems = await verifyStore(store, config.migrate.lockLease);
     if (this.repair && problems.length > 0) {
-      const lock = await acquireLock(join(locksDir(store), `store`), {wait: config.migrate.lockWait, lease: config.migrate.lockLease});
-      try {
-        await withStorePodman(launch.podman, store, async storePodman => {
-          for (const problem of await verifyStore(store, config.migrate.lockLease)) {
-            await problem.repair?.(storePodman);
-            report(`repaired: ${problem.message}`);
-          }
-        });
-      } finally {
-        await lock.release();
-      }
+      // Checked again under the lock: the store may have changed since.
+      await withStoreLock(store, STORE_LOCK, config.migrate, () => withStorePodman(launch.podman, store, async storePodman => {
+        for (const problem of await verifyStore(store, config.migrate.lockLease)) {
+          await problem.repair?.(storePodman);
+          report(`repaired: ${problem.message}`);
+        }
+      }));
       problems = await verifyStore(store, config.migrate.lockLease);
     }
     for (const problem of problems)
