@@ -1,4 +1,5 @@
-import {existsSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs';
+import {hostname} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -242,6 +243,15 @@ test(`migrate errors are one line naming the image or store`, async t => {
   const comma = await pcluster(node, [`migrate`, `--store`, `/tmp/a,b`, `x`]);
   t.regex(comma.stderr, /^pcluster: --store: "\/tmp\/a,b" contains a comma, colon or control character/);
   t.deepEqual(readdirSync(join(store, `pcluster`, `staging`)), []);
+
+  // A store lock held by a live process that does not let go: one line, podman's error code.
+  const lock = join(store, `pcluster`, `locks`, `store`);
+  mkdirSync(lock);
+  writeFileSync(join(lock, `owner.json`), JSON.stringify({host: hostname(), pid: process.pid, token: `test`, since: new Date().toISOString()}));
+  const busy = await pcluster(node, [`store`, `gc`, `--store`, store], {PCLUSTER_LOCK_WAIT: `1`});
+  t.is(busy.exitCode, 125);
+  t.is(busy.stderr, `pcluster: gave up waiting: ${lock} is still held by pid ${process.pid} on ${hostname()} after 1 s (migrate.lock_wait)\n`);
+  rmSync(lock, {recursive: true});
 });
 
 test(`on a terminal, migration shows its stages; without one it is quiet`, async t => {
