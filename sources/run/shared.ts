@@ -107,11 +107,12 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
 }
 
 /**
- * Shared stores need the overlay driver. When nothing configures a driver, podman keeps what the
- * graphroot already uses, and for a new graphroot picks overlay as root but vfs rootless (podman 4
- * without a storage.conf). So: vfs content means fallback; a rootless graphroot podman has never
- * used gets `--storage-driver overlay`. (Naming a driver once podman's database recorded none is a
- * fatal mismatch for podman, so it is never added to a graphroot in use.)
+ * Shared stores need the overlay driver. When nothing configures a driver, podman picks overlay as
+ * root but vfs rootless (podman 4 without a storage.conf), and its database remembers the driver a
+ * graphroot was first used with: naming another one is fatal ("database configuration mismatch"),
+ * and leaving overlay unnamed where the database says overlay prints an error line on every run. So,
+ * rootless: vfs content means fallback; a new graphroot, or one already on overlay, gets
+ * `--storage-driver overlay`.
  */
 function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean): string[] {
   const configured = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
@@ -124,7 +125,7 @@ function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: bo
   const has = (entry: string) => existsSync(join(graphRoot, entry));
   if (has(`vfs`) && !has(`overlay`))
     throw new Fallback(`podman's storage ${graphRoot} uses the vfs driver; shared stores need overlay (set driver = "overlay" in storage.conf; existing local images must be pulled again)`);
-  if (rootless && !has(`overlay`) && !has(join(`libpod`, `bolt_state.db`)))
+  if (rootless && (has(`overlay`) || !has(join(`libpod`, `bolt_state.db`))))
     return [`--storage-driver`, `overlay`];
   return [];
 }
