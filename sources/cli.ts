@@ -6,6 +6,7 @@ import type {PodmanArgv} from './podman/argv.js';
 import type {Launch} from './podman/launch.js';
 import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
+import {InstallShimsCommand} from './commands/install-shims.js';
 import {MigrateCommand} from './commands/migrate.js';
 import {StoreGcCommand} from './commands/store/gc.js';
 import {StoreInitCommand} from './commands/store/init.js';
@@ -31,6 +32,7 @@ export function buildCli(): Cli<PclusterContext> {
   });
   cli.register(DoctorCommand);
   cli.register(HelpCommand);
+  cli.register(InstallShimsCommand);
   cli.register(MigrateCommand);
   cli.register(StoreInitCommand);
   cli.register(StoreLsCommand);
