@@ -4,6 +4,7 @@ import type {Config} from './config/schema.js';
 import {UserError} from './errors.js';
 import type {PodmanArgv} from './podman/argv.js';
 import type {Launch} from './podman/launch.js';
+import {CompletionCommand} from './commands/completion.js';
 import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
 import {InstallShimsCommand} from './commands/install-shims.js';
@@ -30,6 +31,7 @@ export function buildCli(): Cli<PclusterContext> {
     binaryVersion: PCLUSTER_VERSION,
     enableColors: false,
   });
+  cli.register(CompletionCommand);
   cli.register(DoctorCommand);
   cli.register(HelpCommand);
   cli.register(InstallShimsCommand);

@@ -2,7 +2,7 @@ import {errorMessage, EXIT_PODMAN_ERROR, UserError} from './errors.js';
 import {parsePodmanArgv, SHARED_BASE_LAYERS, subcommandReadsArgs, parseSubcommandArgs, type PodmanArgv} from './podman/argv.js';
 import {handOver} from './podman/handover.js';
 import {launchFromEnv, type Launch} from './podman/launch.js';
-import {OWN_COMMANDS} from './commands/names.js';
+import {COMPLETE, OWN_AS_PCLUSTER, OWN_COMMANDS} from './commands/names.js';
 
 /**
  * The Node half of pcluster: decide what the user's command line is (one of our commands, a
@@ -13,6 +13,12 @@ import {OWN_COMMANDS} from './commands/names.js';
 async function main(argv: readonly string[]): Promise<number> {
   const launch = launchFromEnv(process.env);
   const parsed = parsePodmanArgv(argv);
+
+  // The completion scripts ask `pcluster __complete WORDS...` (cobra's protocol) at every TAB.
+  if (launch.invokedAs === `pcluster` && argv[0] === COMPLETE) {
+    const {answerCompletion} = await import(`./completion/complete.js`);
+    return answerCompletion(argv.slice(1), launch.podman);
+  }
 
   const own = isOwnInvocation(parsed, launch);
   if (!own && !asksForSharedBaseLayers(parsed))
@@ -34,7 +40,7 @@ function isOwnInvocation(parsed: PodmanArgv, launch: Launch): boolean {
   // `podman --help` through the PATH shim stays podman's; `pcluster --help` is ours.
   if (launch.invokedAs !== `pcluster`)
     return false;
-  return parsed.subcommand === null || parsed.subcommand === `help`;
+  return parsed.subcommand === null || parsed.subcommand === `help` || OWN_AS_PCLUSTER.has(parsed.subcommand);
 }
 
 function asksForSharedBaseLayers(parsed: PodmanArgv): boolean {
