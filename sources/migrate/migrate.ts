@@ -88,6 +88,11 @@ async function publish(context: MigrateContext, source: SourceImage, markerId: s
     if (!await imageLock.stillHeld())
       throw new UserError(`lost the migration lock for ${source.id.slice(0, 12)} in ${context.store} (held too long without heartbeat)`);
     await attachSideCar(context.store, marker.link, squash, staging);
+    // Names go only to an image this node can run: a mount that does not show the side-car it just
+    // wrote (unreadable symlinks, stale caches) must not make a named image nobody can start.
+    const attached = await storedImage(context.store, markerId);
+    if (imageState(attached) !== `ready`)
+      throw new UserError(`store ${context.store}: the squash side-car just written for ${markerId.slice(0, 12)} does not read back through ${join(context.store, `overlay`, `l`, `${marker.link}.squash`)} (${imageState(attached)}); the image stays unnamed`);
     return giveNames(context.store, storePodman, markerId, source.names);
   }));
 }

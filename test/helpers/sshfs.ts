@@ -30,7 +30,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function mountSshfs(): Promise<SshfsMount> {
+/**
+ * latencyMs: one-way delay added to every packet (a relay between sshfs and sshd), 0 for none.
+ * followSymlinks: the server resolves symlinks (as the tests' readers have it); without it the
+ * client does, as NFS clients do, and the store can also be written through the mount.
+ */
+export async function mountSshfs({latencyMs = 0, followSymlinks = true} = {}): Promise<SshfsMount> {
   const dir = mkdtempSync(join(tmpdir(), `pcluster-sshfs-`));
   const served = join(dir, `served`);
   const mountPoint = join(dir, `mnt`);
@@ -49,17 +54,24 @@ export async function mountSshfs(): Promise<SshfsMount> {
   mkdirSync(`/run/sshd`, {recursive: true});
   const sshd: ResultPromise = execa(`/usr/sbin/sshd`, [`-D`, `-e`, `-f`, join(dir, `sshd_config`)], {reject: false, stdin: `ignore`});
   const user = execFileSync(`id`, [`-un`], {encoding: `utf8`}).trim();
+  let relay: ResultPromise | null = null;
+  let sshfsPort = port;
+  if (latencyMs > 0) {
+    relay = execa(`node`, [new URL(`latency-proxy.mjs`, import.meta.url).pathname, String(port), String(latencyMs)], {reject: false, stdin: `ignore`, buffer: false});
+    sshfsPort = await new Promise<number>(resolve => relay!.stdout!.once(`data`, (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+  }
   let mounted = false;
   for (let attempt = 0; attempt < 50 && !mounted; attempt += 1) {
     const result = await execa(`sshfs`, [
-      `${user}@127.0.0.1:${served}`, mountPoint, `-p`, String(port),
-      `-o`, `IdentityFile=${join(dir, `client_key`)},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,allow_other,follow_symlinks,ServerAliveInterval=0`,
+      `${user}@127.0.0.1:${served}`, mountPoint, `-p`, String(sshfsPort),
+      `-o`, `IdentityFile=${join(dir, `client_key`)},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,allow_other,${followSymlinks ? `follow_symlinks,` : ``}ServerAliveInterval=0`,
     ], {reject: false, stdin: `ignore`});
     mounted = result.exitCode === 0;
     if (!mounted)
       await new Promise(resolve => setTimeout(resolve, 100));
   }
   if (!mounted) {
+    relay?.kill();
     sshd.kill();
     throw new Error(`sshfs mount over loopback failed`);
   }
@@ -73,8 +85,9 @@ export async function mountSshfs(): Promise<SshfsMount> {
     cleanup: async () => {
       sessionPids().forEach(pid => process.kill(pid, `SIGCONT`));
       unmountUnder(dir);
+      relay?.kill();
       sshd.kill();
-      await sshd;
+      await Promise.all([sshd, relay]);
       rmSync(dir, {recursive: true, force: true});
     },
   };

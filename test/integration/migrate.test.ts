@@ -6,6 +6,7 @@ import {execa} from 'execa';
 
 import {importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
 import {buildImage, copyImage, imageId, imageLink, initStore, pcluster, storeEnv} from '../helpers/store.js';
+import {mountSshfs} from '../helpers/sshfs.js';
 
 /**
  * `pcluster migrate` and the store commands with real podman and real mksquashfs: what a migrated
@@ -268,4 +269,28 @@ test(`on a terminal, migration shows its stages; without one it is quiet`, async
   const quiet = await pcluster(node, [`migrate`, `--store`, store, `localhost/busybox:test`]);
   t.is(quiet.exitCode, 0);
   t.regex(quiet.stderr, /^pcluster: migrated localhost\/busybox:test -> \S+ \(squash \S+ \S+, image \S+ \S+\)\n$/);
+});
+
+test(`a store written through a mount that hides what was just written never gets a named image that cannot run`, async t => {
+  // sshfs without follow_symlinks answers readlink with EPERM here: the side-car link written through
+  // the mount does not read back through it. Whatever the mount does, the invariant must hold.
+  const mount = await mountSshfs({followSymlinks: false});
+  const node = makeNode(`migrate-readback`);
+  t.teardown(async () => {
+    await node.cleanup();
+    await mount.cleanup();
+  });
+  await importBusybox(node);
+  const store = join(mount.mountPoint, `store`);
+  t.is((await pcluster(node, [`store`, `init`, store])).exitCode, 0);
+  const migrated = await pcluster(node, [`migrate`, `--store`, store, `localhost/busybox:test`]);
+  const listed = JSON.parse((await pcluster(node, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{names: string[], state: string}>;
+  const named = listed.filter(image => image.names.length > 0);
+  if (migrated.exitCode === 0) {
+    t.deepEqual(named.map(image => image.state), [`ready`]);
+  } else {
+    t.is(migrated.exitCode, 125);
+    t.regex(migrated.stderr, /^pcluster: store .*: the squash side-car just written for \w+ does not read back through .*; the image stays unnamed\n$/);
+    t.deepEqual(named, [], `no named image`);
+  }
 });

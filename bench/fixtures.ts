@@ -1,0 +1,118 @@
+/**
+ * What the cluster benchmarks share: generated images (no registry is reachable from these
+ * machines), a local registry (Debian's docker-registry on 127.0.0.1), cold caches, sizes, timing.
+ */
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
+import {mkdirSync, writeFileSync} from 'node:fs';
+import {connect, createServer} from 'node:net';
+import {join} from 'node:path';
+
+import {importBusybox, REAL_PODMAN, type TestNode} from '../test/helpers/node.js';
+import {buildImage} from '../test/helpers/store.js';
+
+export interface LargeImage {
+  readonly name: string;
+  readonly bytes: number;
+  readonly files: number;
+  readonly layers: number;
+}
+
+/**
+ * The large fixture: busybox, then `files` small text files in one layer (as a software tree has),
+ * then the rest of `megabytes` as incompressible data in two more layers (as a dataset or model).
+ * awk writes the small files: one process instead of one per file.
+ */
+export async function buildLargeImage(node: TestNode, name: string, {megabytes, files}: {megabytes: number, files: number}): Promise<LargeImage> {
+  await importBusybox(node);
+  const dirs = Math.ceil(files / 1000);
+  const blobMegabytes = Math.max(1, Math.round((megabytes - files * 2 / 1000) / 2));
+  await buildImage(node, name, `FROM localhost/busybox:test
+RUN mkdir /files && awk 'BEGIN { for (d = 1; d <= ${dirs}; d++) { system("mkdir /files/" d); for (f = 1; f <= 1000 && (d - 1) * 1000 + f <= ${files}; f++) { p = "/files/" d "/" f ".txt"; for (l = 0; l < 24; l++) print "file", d, f, "line", l, "of a small source or config file" > p; close(p) } } }'
+RUN head -c ${blobMegabytes}000000 /dev/urandom > /data-1.bin
+RUN head -c ${blobMegabytes}000000 /dev/urandom > /data-2.bin
+`);
+  const bytes = Number(run([REAL_PODMAN, ...node.globals, `image`, `inspect`, `--format`, `{{.Size}}`, name], node.env).stdout.trim());
+  const layers = Number(run([REAL_PODMAN, ...node.globals, `image`, `inspect`, `--format`, `{{len .RootFS.Layers}}`, name], node.env).stdout.trim());
+  return {name, bytes, files, layers};
+}
+
+export interface Registry {
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+/** docker-registry on 127.0.0.1, storage under `dir`, plain HTTP (podman: --tls-verify=false). */
+export async function startRegistry(dir: string): Promise<Registry> {
+  mkdirSync(join(dir, `data`), {recursive: true});
+  const port = await freePort();
+  writeFileSync(join(dir, `config.yml`), `version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, `data`)}
+http:
+  addr: 127.0.0.1:${port}
+`);
+  const child: ChildProcess = spawn(`docker-registry`, [`serve`, join(dir, `config.yml`)], {stdio: `ignore`});
+  const address = `127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (await reachable(port))
+      break;
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  return {
+    address,
+    stop: async () => {
+      child.kill();
+      await new Promise(resolve => child.once(`exit`, resolve));
+    },
+  };
+}
+
+async function reachable(port: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const socket = connect(port, `127.0.0.1`, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on(`error`, () => resolve(false));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, `127.0.0.1`, () => {
+      const address = server.address();
+      server.close(() => typeof address === `object` && address !== null ? resolve(address.port) : reject(new Error(`no port`)));
+    });
+  });
+}
+
+/** Cold page cache: a first container on a fresh node does not find the image in memory. */
+export function dropCaches(): void {
+  spawnSync(`sync`);
+  writeFileSync(`/proc/sys/vm/drop_caches`, `3\n`);
+}
+
+export function diskBytes(path: string): number {
+  const result = spawnSync(`du`, [`-sb`, path], {encoding: `utf8`});
+  return result.status === 0 ? Number(result.stdout.split(`\t`)[0]) : 0;
+}
+
+export function run(argv: readonly string[], env: Record<string, string> = {}): {status: number | null, stdout: string, stderr: string} {
+  const result = spawnSync(argv[0]!, argv.slice(1), {env: {...process.env, ...env}, encoding: `utf8`, stdio: [`ignore`, `pipe`, `pipe`], maxBuffer: 64 * 1024 * 1024});
+  return {status: result.status, stdout: result.stdout, stderr: result.stderr};
+}
+
+/** Milliseconds for the commands in sequence; throws with the failing command's stderr. */
+export function timed(steps: ReadonlyArray<readonly string[]>, env: Record<string, string> = {}): number {
+  const start = process.hrtime.bigint();
+  for (const argv of steps) {
+    const result = run(argv, env);
+    if (result.status !== 0)
+      throw new Error(`${argv.join(` `)}: exit ${result.status}: ${result.stderr.trim().split(`\n`).at(-1)}`);
+  }
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
