@@ -1,11 +1,9 @@
 /**
  * What the cluster benchmarks share: generated images (no registry is reachable from these
- * machines), a local registry (Debian's docker-registry on 127.0.0.1), cold caches, sizes, timing.
+ * machines), cold caches, sizes, timing.
  */
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
-import {mkdirSync, writeFileSync} from 'node:fs';
-import {connect, createServer} from 'node:net';
-import {join} from 'node:path';
+import {spawnSync} from 'node:child_process';
+import {writeFileSync} from 'node:fs';
 
 import {importBusybox, REAL_PODMAN, type TestNode} from '../test/helpers/node.js';
 import {buildImage} from '../test/helpers/store.js';
@@ -34,60 +32,6 @@ RUN head -c ${blobMegabytes}000000 /dev/urandom > /data-2.bin
   const bytes = Number(run([REAL_PODMAN, ...node.globals, `image`, `inspect`, `--format`, `{{.Size}}`, name], node.env).stdout.trim());
   const layers = Number(run([REAL_PODMAN, ...node.globals, `image`, `inspect`, `--format`, `{{len .RootFS.Layers}}`, name], node.env).stdout.trim());
   return {name, bytes, files, layers};
-}
-
-export interface Registry {
-  readonly address: string;
-  stop(): Promise<void>;
-}
-
-/** docker-registry on 127.0.0.1, storage under `dir`, plain HTTP (podman: --tls-verify=false). */
-export async function startRegistry(dir: string): Promise<Registry> {
-  mkdirSync(join(dir, `data`), {recursive: true});
-  const port = await freePort();
-  writeFileSync(join(dir, `config.yml`), `version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: ${join(dir, `data`)}
-http:
-  addr: 127.0.0.1:${port}
-`);
-  const child: ChildProcess = spawn(`docker-registry`, [`serve`, join(dir, `config.yml`)], {stdio: `ignore`});
-  const address = `127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    if (await reachable(port))
-      break;
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
-  return {
-    address,
-    stop: async () => {
-      child.kill();
-      await new Promise(resolve => child.once(`exit`, resolve));
-    },
-  };
-}
-
-async function reachable(port: number): Promise<boolean> {
-  return new Promise(resolve => {
-    const socket = connect(port, `127.0.0.1`, () => {
-      socket.end();
-      resolve(true);
-    });
-    socket.on(`error`, () => resolve(false));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, `127.0.0.1`, () => {
-      const address = server.address();
-      server.close(() => typeof address === `object` && address !== null ? resolve(address.port) : reject(new Error(`no port`)));
-    });
-  });
 }
 
 /** Cold page cache: a first container on a fresh node does not find the image in memory. */

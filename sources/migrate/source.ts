@@ -20,6 +20,8 @@ export interface SourceContext {
   readonly podman: string;
   /** The user's podman global options, verbatim (`--root`, `--runroot`, `--storage-opt` ...). */
   readonly globals: readonly string[];
+  /** The user's registry-access options for a pull (`--tls-verify=false`, `--creds` ...), verbatim. */
+  readonly pullOptions?: readonly string[];
 }
 
 export async function resolveSource(context: SourceContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<SourceImage> {
@@ -43,7 +45,7 @@ export async function resolveSource(context: SourceContext, raw: string, referen
 
 async function pullImage(context: SourceContext, raw: string, pull: PullPolicy): Promise<string> {
   const policy = pull === `newer` ? [`--policy`, `newer`] : [];
-  const result = await execa(context.podman, [...context.globals, `pull`, `--quiet`, ...policy, raw], {reject: false, stdin: `ignore`});
+  const result = await execa(context.podman, [...context.globals, `pull`, `--quiet`, ...policy, ...context.pullOptions ?? [], raw], {reject: false, stdin: `ignore`});
   if (result.failed)
     throw new UserError(`cannot pull ${raw}: ${failureLine(result)}`);
   const id = result.stdout.trim().split(`\n`).at(-1) ?? ``;

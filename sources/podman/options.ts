@@ -47,6 +47,15 @@ export const PULL_VALUE_OPTIONS: ReadonlySet<string> = new Set([
   `--policy`, `--retry`, `--retry-delay`, `--signature-policy`, `--variant`,
 ]);
 
+/**
+ * Options of run/create/pull that say how to fetch the image (registry access, platform): a first
+ * use's migration pulls with them, as podman's own pull for that run would.
+ */
+export const PULL_ACCESS_OPTIONS: ReadonlySet<string> = new Set([
+  `--arch`, `--authfile`, `--cert-dir`, `--creds`, `--decryption-key`, `--os`, `--platform`,
+  `--tls-verify`, `--variant`,
+]);
+
 /** `images` options that take a value. */
 export const IMAGES_VALUE_OPTIONS: ReadonlySet<string> = new Set([
   `--filter`, `-f`, `--format`, `--sort`,

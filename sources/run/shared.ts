@@ -7,6 +7,7 @@ import {errorMessage, UserError} from '../errors.js';
 import {log, progress, say} from '../log.js';
 import type {PullPolicy} from '../migrate/source.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
+import {PULL_ACCESS_OPTIONS} from '../podman/options.js';
 import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '../podman/argv.js';
 import {handOver} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
@@ -86,7 +87,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
   let found = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
   if (found === null)
-    found = await migrateOnFirstUse(parsed, context, stores, raw, pull);
+    found = await migrateOnFirstUse(parsed, context, stores, raw, pull, tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name)));
 
   // Once podman runs, a side-car that cannot be mounted fails the container: check it while falling
   // back is still possible (a store being copied, a truncated file).
@@ -167,7 +168,7 @@ async function locate(stores: readonly UsableStore[], reference: ImageReference)
   return null;
 }
 
-async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy): Promise<{store: string, image: StoreImage}> {
+async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy, pullOptions: readonly string[]): Promise<{store: string, image: StoreImage}> {
   const target = stores.find(store => !store.config.readOnly && store.fs.writable === true);
   if (target === undefined)
     throw new Fallback(`image ${raw} is not in a shared store and no usable store is writable`);
@@ -178,6 +179,7 @@ async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: r
     const result = await migrateImage({
       podman: context.launch.podman,
       globals: tokensWithout(parsed.globals, () => false),
+      pullOptions,
       store: target.config.path,
       config: context.config,
     }, raw, pull);

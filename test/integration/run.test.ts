@@ -4,6 +4,7 @@ import test from 'ava';
 import {execa} from 'execa';
 
 import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
+import {startRegistry} from '../helpers/registry.js';
 import {mountSshfs, type SshfsMount} from '../helpers/sshfs.js';
 import {buildImage, copyImage, eventually, initStore, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
 
@@ -138,6 +139,27 @@ test.serial(`pull --shared-base-layers migrates and prints the store image id; t
   t.is((await pcluster(node, [`migrate`, `--store`, store, `localhost/tool:1`], env)).exitCode, 0);
   const updated = await pcluster(runner, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/tool:1`, `cat`, `/v`], runnerEnv);
   t.is(updated.stdout, `two\n`);
+});
+
+test.serial(`first use from a registry: the run's own registry options (--tls-verify=false) reach the migration's pull`, async t => {
+  const registry = await startRegistry(join(builder.dir, `registry`));
+  t.teardown(() => registry.stop());
+  const remote = `${registry.address}/team/tool:1`;
+  t.is((await builder.podman([`tag`, `localhost/busybox:test`, remote])).exitCode, 0);
+  const pushed = await builder.podman([`push`, `--tls-verify=false`, remote]);
+  t.is(pushed.exitCode, 0, pushed.stderr);
+  const node = newNode(`run-registry`);
+  const store = join(node.dir, `store`);
+  initStore(store);
+  const env = storeEnv(node, store, {PCLUSTER_STRICT: `1`});
+  const without = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, remote, `true`], env);
+  t.is(without.exitCode, 125, `plain HTTP refused without the option, as podman would`);
+  t.regex(without.stderr, /cannot pull .*http: server gave HTTP response to HTTPS client/);
+  const ran = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--tls-verify=false`, `--shared-base-layers`, remote, `echo`, `from the registry`], env);
+  t.is(ran.exitCode, 0, ran.stderr);
+  t.is(ran.stdout, `from the registry\n`);
+  const listed = JSON.parse((await pcluster(node, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{names: string[]}>;
+  t.deepEqual(listed.map(image => image.names), [[remote]]);
 });
 
 test.serial(`fallback: mount tool missing, no writable store, failed migration; strict turns each into 125`, async t => {
