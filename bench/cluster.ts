@@ -8,7 +8,8 @@
  *      pcluster's mount program versus a per-container squashfuse mount program and a local image;
  *   6. a small-file storm (20,000 files read in the container) from a squash store versus an
  *      exploded store on the same network filesystem;
- *   7. a thundering herd: 16 first uses at once (one pull, one migration) versus one.
+ *   7. a thundering herd: 16 first uses at once (one pull, one migration, written through the
+ *      network filesystem) versus one.
  *
  *   node --import tsx bench/cluster.ts [--megabytes 1100] [--files 30000] [--runs 3] [--latency-ms 1]
  */
@@ -18,7 +19,7 @@ import {join} from 'node:path';
 
 import {makeNode, PCLUSTER, REAL_PODMAN, REPO, type TestNode} from '../test/helpers/node.js';
 import {mountSshfs, type SshfsMount} from '../test/helpers/sshfs.js';
-import {initStore, MOUNT_PROGRAM, mountsOfType, watcherProcesses} from '../test/helpers/store.js';
+import {initStore, mountsOfType, watcherProcesses} from '../test/helpers/store.js';
 import {startRegistry, type Registry} from '../test/helpers/registry.js';
 import {buildLargeImage, diskBytes, dropCaches, run, timed, type LargeImage} from './fixtures.js';
 import {publish, quantile} from './report.js';
@@ -35,7 +36,7 @@ const PER_CONTAINER = join(REPO, `bench`, `per-container-mount.sh`);
 
 const nodes: TestNode[] = [];
 function freshNode(name: string): TestNode {
-  const node = makeNode(`bench-cluster-${name}`);
+  const node = makeNode(`bc-${name}`);
   nodes.push(node);
   return node;
 }
@@ -80,7 +81,8 @@ try {
   process.stderr.write(`pushing it to the local registry ${registry.address}\n`);
   timed([[REAL_PODMAN, ...builder.globals, `tag`, local.name, remote], [REAL_PODMAN, ...builder.globals, `push`, `--tls-verify=false`, remote]], builder.env);
 
-  sshfs = await mountSshfs({latencyMs});
+  // Links resolved client-side, as NFS clients do (containers-storage reads its l/ links itself).
+  sshfs = await mountSshfs({latencyMs, symlinks: `client`});
   const served = join(sshfs.served, `squash-store`);
   initStore(served);
   process.stderr.write(`migrating it into the squash store (server side) and exploding it into a plain store\n`);
@@ -93,7 +95,7 @@ try {
   figures.firstContainer = await firstContainer(image, squashStore);
   figures.concurrent = await concurrent(image, squashStore);
   figures.storm = await storm(image, squashStore, explodedStore);
-  figures.herd = await herd(image);
+  figures.herd = await herd(image, sshfs.mountPoint);
 } finally {
   for (const node of [...nodes])
     await retire(node).catch(() => undefined);
@@ -176,10 +178,10 @@ function helpers(markers: readonly string[]): Helpers {
 /** Figure 5: 32 containers of the image started at once, three ways. */
 async function concurrent(large: LargeImage, store: string) {
   const results = [];
-  const localNode = freshNode(`concurrent-local`);
+  const localNode = freshNode(`c-local`);
   timed([[REAL_PODMAN, ...localNode.globals, `pull`, `-q`, `--tls-verify=false`, large.name]], localNode.env);
-  const scriptNode = freshNode(`concurrent-script`);
-  const sharedNode = freshNode(`concurrent-shared`);
+  const scriptNode = freshNode(`c-script`);
+  const sharedNode = freshNode(`c-shared`);
   const variants = [
     {name: `local image`, node: localNode, argv: [REAL_PODMAN, ...localNode.globals], env: localNode.env},
     {name: `per-container squashfuse mount program`, node: scriptNode, argv: [REAL_PODMAN, ...scriptNode.globals, `--storage-opt`, `additionalimagestore=${store}`, `--storage-opt`, `mount_program=${PER_CONTAINER}`], env: scriptNode.env},
@@ -212,7 +214,10 @@ async function storm(large: LargeImage, squashStore: string, explodedStore: stri
       const node = freshNode(`storm`);
       const env = sharedEnv(node, store, true);
       // Start the container first (mounts and all), then time the reads alone.
-      const id = run([PCLUSTER, ...node.globals, `run`, `-d`, `--network`, `none`, `--shared-base-layers`, large.name, `sleep`, `600`], env).stdout.trim();
+      const started = run([PCLUSTER, ...node.globals, `run`, `-d`, `--network`, `none`, `--shared-base-layers`, large.name, `sleep`, `600`], env);
+      if (started.status !== 0)
+        throw new Error(`storm: cannot start a container from ${store}: ${started.stderr.trim()}`);
+      const id = started.stdout.trim();
       dropCaches();
       samples.push(timed([[REAL_PODMAN, ...node.globals, `exec`, id, `sh`, `-c`, script]], node.env));
       await retire(node);
@@ -221,25 +226,22 @@ async function storm(large: LargeImage, squashStore: string, explodedStore: stri
   return {files: STORM_FILES, latencyMs, squash, exploded};
 }
 
-/** Figure 7: first use on one node versus on 16 nodes at once, each with an empty store to begin with. */
-async function herd(large: LargeImage) {
-  // Writing a store goes through the store's own filesystem; sshfs's symlink handling cannot carry
-  // containers-storage's links both ways, so the herd's store is node-local disk shared by the 16 nodes.
-  const single = await firstUses(1, large);
-  const many = await firstUses(HERD, large);
+/** Figure 7: first use on one node versus on 16 nodes at once, each time into an empty store on the network filesystem. */
+async function herd(large: LargeImage, mountPoint: string) {
+  const single = await firstUses(1, large, join(mountPoint, `herd-store-1`));
+  const many = await firstUses(HERD, large, join(mountPoint, `herd-store-${HERD}`));
   return {single, many};
 }
 
-async function firstUses(count: number, large: LargeImage) {
+async function firstUses(count: number, large: LargeImage, store: string) {
   process.stderr.write(`thundering herd: ${count} first use(s) at once\n`);
-  const holder = freshNode(`herd-store`);
-  const store = join(holder.dir, `store`);
-  initStore(store);
-  const herdNodes = Array.from({length: count}, (_, index) => freshNode(`herd-${index}`));
+  const holder = freshNode(`h-store`);
+  timed([[PCLUSTER, `store`, `init`, store]], holder.env);
+  const herdNodes = Array.from({length: count}, (_, index) => freshNode(`h${index}`));
   dropCaches();
   const start = process.hrtime.bigint();
   const outcomes = await Promise.all(herdNodes.map(node => new Promise<number | null>(resolve => {
-    const child = spawn(PCLUSTER, [...node.globals, `run`, `--rm`, `--network`, `none`, `--tls-verify=false`, `--shared-base-layers`, large.name, `true`], {env: {...process.env, ...sharedEnv(node, store, false)}, stdio: `ignore`});
+    const child = spawn(PCLUSTER, [...node.globals, `run`, `--rm`, `--network`, `none`, `--tls-verify=false`, `--shared-base-layers`, large.name, `true`], {env: {...process.env, ...sharedEnv(node, store, true)}, stdio: `ignore`});
     child.on(`exit`, resolve);
   })));
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;

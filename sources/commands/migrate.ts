@@ -41,7 +41,7 @@ export class MigrateCommand extends Command<PclusterContext> {
       try {
         const result = await migrateImage(context, raw, this.pull);
         const what = result.migrated ? `migrated` : `already in the store:`;
-        report(`${what} ${raw} -> ${store} (squash ${formatBytes(result.image.squashBytes ?? 0)}, image ${formatBytes(result.source.size)})`);
+        report(`${what} ${raw} -> ${store} (squash ${formatBytes(result.image.squashBytes ?? 0)}${result.source ? `, image ${formatBytes(result.source.size)}` : `, published by another node`})`);
         this.context.stdout.write(`${result.image.id}\n`);
       } catch (error) {
         if (!(error instanceof UserError))

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {hostname} from 'node:os';
 import {join} from 'node:path';
@@ -6,7 +7,7 @@ import type {Config} from '../config/schema.js';
 import {UserError} from '../errors.js';
 import {log, progress, say} from '../log.js';
 import {parseImageReference} from '../podman/reference.js';
-import {imageState, readCatalog, readImage, type StoreImage} from '../store/catalog.js';
+import {imageState, lookupImage, readCatalog, readImage, type StoreImage} from '../store/catalog.js';
 import {readImageRecords, stagingDir, STORE_LOCK} from '../store/layout.js';
 import {withStoreLock, type HeldLock} from '../store/lock.js';
 import {removeStoreImage} from '../store/manage.js';
@@ -14,7 +15,7 @@ import {markerLayoutDir, writeMarkerImage} from '../store/marker.js';
 import {withStorePodman, type StorePodman} from '../store/podman.js';
 import {attachSideCar, prepareWorkArea, sweepDeadStaging} from '../store/publish.js';
 import {squashImage} from './squash.js';
-import {resolveSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
+import {fetchSource, localSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
 
 /**
  * Migration: a local image becomes a squash image of a shared store. Build in the store's staging
@@ -29,7 +30,8 @@ export interface MigrateContext extends SourceContext {
 
 export interface MigrateResult {
   readonly image: StoreImage;
-  readonly source: SourceImage;
+  /** The local image it came from; null when a peer published it while we waited and nothing was pulled here. */
+  readonly source: SourceImage | null;
   /** False when the store already had it (possibly migrated meanwhile by another node). */
   readonly migrated: boolean;
   readonly warnings: readonly string[];
@@ -38,8 +40,30 @@ export interface MigrateResult {
 export async function migrateImage(context: MigrateContext, raw: string, pull: PullPolicy): Promise<MigrateResult> {
   const reference = parseImageReference(raw);
   await prepareWorkArea(context.store);
-  const source = await resolveSource(context, raw, reference, pull);
+  const local = await localSource(context, raw, reference, pull);
+  if (local !== null)
+    return migrateSource(context, raw, local);
+  // A pull policy that must ask the registry, or an id: nothing for a peer to have done for us.
+  if (pull !== `missing` || reference.kind !== `name`)
+    return migrateSource(context, raw, await fetchSource(context, raw, reference, pull));
+  // Many nodes meeting an image none of them has (a job array's first use): one pulls and migrates,
+  // the others wait, then find it in the store by name instead of each pulling the same bytes.
+  return withStoreLock(context.store, fetchLockKey(raw), context.config.migrate, async () => {
+    const published = await lookupImage(context.store, reference);
+    if (published !== null && imageState(published) === `ready`)
+      return {image: published, source: null, migrated: false, warnings: []};
+    return migrateSource(context, raw, await fetchSource(context, raw, reference, pull));
+  }, owner => {
+    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to fetch and migrate ${raw} into ${context.store}`);
+  });
+}
 
+/** Lock names are file names: the reference as typed, hashed. */
+function fetchLockKey(raw: string): string {
+  return `fetch-${createHash(`sha256`).update(raw).digest(`hex`).slice(0, 32)}`;
+}
+
+async function migrateSource(context: MigrateContext, raw: string, source: SourceImage): Promise<MigrateResult> {
   const existing = await findMigrated(context.store, source.id);
   if (existing !== null)
     return {image: await ensureNames(context, existing, source), source, migrated: false, warnings: []};

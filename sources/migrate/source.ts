@@ -24,16 +24,19 @@ export interface SourceContext {
   readonly pullOptions?: readonly string[];
 }
 
-export async function resolveSource(context: SourceContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<SourceImage> {
+/** The local image `raw` names, when the pull policy lets a local image serve; null otherwise. */
+export async function localSource(context: SourceContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<SourceImage | null> {
   // A transport reference (docker://, oci:, dir: ...) only becomes a local image by pulling it.
-  const mustPull = pull === `always` || pull === `newer` || reference.kind === `transport`;
-  if (!mustPull) {
-    const local = await inspect(context, raw);
-    if (local !== null)
-      return local;
-    if (pull === `never`)
-      throw new UserError(`image ${raw} is not in local storage and --pull=never was given`);
-  }
+  if (pull === `always` || pull === `newer` || reference.kind === `transport`)
+    return null;
+  const local = await inspect(context, raw);
+  if (local === null && pull === `never`)
+    throw new UserError(`image ${raw} is not in local storage and --pull=never was given`);
+  return local;
+}
+
+/** Pulls `raw` into the user's local storage and describes it. */
+export async function fetchSource(context: SourceContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<SourceImage> {
   if (reference.kind === `id`)
     throw new UserError(`image ${raw} is not in local storage (an image id cannot be pulled)`);
   const id = await pullImage(context, raw, pull);

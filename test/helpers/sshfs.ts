@@ -32,10 +32,15 @@ async function freePort(): Promise<number> {
 
 /**
  * latencyMs: one-way delay added to every packet (a relay between sshfs and sshd), 0 for none.
- * followSymlinks: the server resolves symlinks (as the tests' readers have it); without it the
- * client does, as NFS clients do, and the store can also be written through the mount.
+ * symlinks: `server` resolves them on the server (follow_symlinks); `client` leaves them to the
+ * client, as NFS does (no_contain_symlinks), so a store can be written through the mount; `contained`
+ * is sshfs's default, which answers readlink with EPERM for targets containing `..`: a mount that
+ * hides links it has just written.
  */
-export async function mountSshfs({latencyMs = 0, followSymlinks = true} = {}): Promise<SshfsMount> {
+export type SymlinkMode = `server` | `client` | `contained`;
+const SYMLINK_OPTIONS: Record<SymlinkMode, string> = {server: `follow_symlinks,`, client: `no_contain_symlinks,`, contained: ``};
+
+export async function mountSshfs({latencyMs = 0, symlinks = `server` as SymlinkMode} = {}): Promise<SshfsMount> {
   const dir = mkdtempSync(join(tmpdir(), `pcluster-sshfs-`));
   const served = join(dir, `served`);
   const mountPoint = join(dir, `mnt`);
@@ -64,7 +69,7 @@ export async function mountSshfs({latencyMs = 0, followSymlinks = true} = {}): P
   for (let attempt = 0; attempt < 50 && !mounted; attempt += 1) {
     const result = await execa(`sshfs`, [
       `${user}@127.0.0.1:${served}`, mountPoint, `-p`, String(sshfsPort),
-      `-o`, `IdentityFile=${join(dir, `client_key`)},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,allow_other,${followSymlinks ? `follow_symlinks,` : ``}ServerAliveInterval=0`,
+      `-o`, `IdentityFile=${join(dir, `client_key`)},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,allow_other,${SYMLINK_OPTIONS[symlinks]}ServerAliveInterval=0`,
     ], {reject: false, stdin: `ignore`});
     mounted = result.exitCode === 0;
     if (!mounted)

@@ -160,6 +160,15 @@ test.serial(`first use from a registry: the run's own registry options (--tls-ve
   t.is(ran.stdout, `from the registry\n`);
   const listed = JSON.parse((await pcluster(node, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{names: string[]}>;
   t.deepEqual(listed.map(image => image.names), [[remote]]);
+
+  // A job array's first use: one node pulls and migrates, the others wait and take the store's copy.
+  const herdStore = join(node.dir, `herd-store`);
+  initStore(herdStore);
+  const herd = Array.from({length: 4}, (_, index) => newNode(`run-registry-${index}`));
+  const runs = await Promise.all(herd.map(member => pcluster(member, [`run`, `--rm`, `--network`, `none`, `--tls-verify=false`, `--shared-base-layers`, remote, `true`], storeEnv(member, herdStore, {PCLUSTER_STRICT: `1`}))));
+  t.deepEqual(runs.map(outcome => outcome.exitCode), [0, 0, 0, 0], runs.map(outcome => outcome.stderr).join(``));
+  const pulled = await Promise.all(herd.map(async member => (await member.podman([`image`, `exists`, remote])).exitCode === 0));
+  t.is(pulled.filter(Boolean).length, 1, `one node pulled from the registry`);
 });
 
 test.serial(`fallback: mount tool missing, no writable store, failed migration; strict turns each into 125`, async t => {
