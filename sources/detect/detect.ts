@@ -60,6 +60,7 @@ export function describeFilesystem(path: string, probe: ProbeResult, mounts: rea
   };
 }
 
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
 function unavailableReason(path: string, probe: Exclude<ProbeResult, {state: `ok`}>): string {
   switch (probe.state) {
     case `missing`: return `${path} does not exist (not mounted?)`;
@@ -73,6 +74,7 @@ function unavailableReason(path: string, probe: Exclude<ProbeResult, {state: `ok
 /**
  * Rootless podman keeps its graphroot where the user's own uids map to subordinate ids; network
  * filesystems reject those ids (NFS maps them to nobody, lustre/gpfs lack xattrs for overlay).
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
 export function graphrootProblem(report: FilesystemReport, rootless: boolean): string | null {
   if (!rootless || !report.shared)

@@ -171,6 +171,7 @@ async function storeReport(store: StoreConfig, timeout: number): Promise<StoreRe
   };
 }
 
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
 function verdict(podman: DoctorReport['podman'], host: HostFacts, tools: readonly ToolReport[], stores: readonly StoreReport[]): DoctorReport['verdict'] {
   const reasons: string[] = [];
   if (`error` in podman)
@@ -186,6 +187,7 @@ function verdict(podman: DoctorReport['podman'], host: HostFacts, tools: readonl
   return {ok: reasons.length === 0, reasons};
 }
 
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
 function mountToolProblems(rootless: boolean, host: HostFacts, tools: readonly ToolReport[]): string[] {
   const has = (name: string) => tools.some(tool => tool.name === name && tool.path !== null);
   const problems: string[] = [];

@@ -4,6 +4,7 @@ import {findTool, fuseUsable} from '../host/facts.js';
 /**
  * What the mount program will need for this user, checked before podman starts: once podman runs, a
  * mount failure fails the container, and falling back is no longer possible. Null when all is there.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
 export async function missingMountTools(config: Config, rootless: boolean): Promise<string | null> {
   const needed: string[][] = [[`flock`], [`mountpoint`]];

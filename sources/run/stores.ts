@@ -5,7 +5,10 @@ import {join} from 'node:path';
 import type {FilesystemReport} from '../detect/detect.js';
 import {SQUASH_DIR} from '../store/layout.js';
 
-/** Why a configured store cannot serve a shared-base-layers run, or null when it can. */
+/**
+ * Why a configured store cannot serve a shared-base-layers run, or null when it can.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
 export function storeUnusableReason(store: StoreConfig, fs: FilesystemReport): string | null {
   if (!fs.available)
     return `store ${fs.reason}`;
@@ -20,6 +23,7 @@ export function storeUnusableReason(store: StoreConfig, fs: FilesystemReport): s
  * Like ssh's StrictModes: a store whose directory or squash dir others can write to lets any of them
  * swap the image every user runs. Refused unless the admin says `allow_writable = true`. Only called
  * once the probe found the store alive (a stat here must not meet a dead server).
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
 export async function storeTrustProblem(store: StoreConfig): Promise<string | null> {
   if (store.allowWritable)

@@ -123,6 +123,7 @@ function preferLocalhost(images: readonly StoreImage[]): StoreImage | null {
   return images.find(image => image.names.some(name => name.startsWith(`localhost/`))) ?? images[0] ?? null;
 }
 
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
 export function describeSideCarProblem(store: string, image: StoreImage): string {
   return `${join(store, `overlay`, `l`, `${image.link}.squash`)} -> ${image.sideCarTarget} does not resolve to a file inside the store`;
 }

@@ -34,6 +34,7 @@ export async function loadCatalog(store: string): Promise<StoreImage[]> {
   }
 }
 
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
 export async function verifyStore(store: string, lease: number): Promise<Problem[]> {
   const catalog = await loadCatalog(store);
   const problems: Problem[] = [];
@@ -80,7 +81,10 @@ export async function removeStoreImage(store: string, storePodman: StorePodman, 
     await retireSideCar(store, image.link);
 }
 
-/** Two images with one name make every podman command on a read-only store fail. */
+/**
+ * Two images with one name make every podman command on a read-only store fail.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
 function duplicateNames(catalog: readonly StoreImage[]): Problem[] {
   const holders = new Map<string, StoreImage[]>();
   for (const image of catalog) {
@@ -104,7 +108,10 @@ function duplicateNames(catalog: readonly StoreImage[]): Problem[] {
   return problems;
 }
 
-/** Side-cars and side-car links no image refers to. */
+/**
+ * Side-cars and side-car links no image refers to.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
 async function orphans(store: string, catalog: readonly StoreImage[]): Promise<Problem[]> {
   const links = new Set(catalog.map(image => image.link).filter((link): link is string => link !== null));
   const problems: Problem[] = [];
@@ -121,7 +128,10 @@ async function orphans(store: string, catalog: readonly StoreImage[]): Promise<P
   return problems;
 }
 
-/** Null when the file starts like a SquashFS 4 image whose size matches its superblock. */
+/**
+ * Null when the file starts like a SquashFS 4 image whose size matches its superblock.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
 export async function squashDamage(path: string): Promise<string | null> {
   let handle;
   try {
@@ -175,7 +185,10 @@ export interface GcOptions {
   readonly trashAge: number;
 }
 
-/** What gc would remove, each with its removal. Staging and locks must be silent for a whole lease. */
+/**
+ * What gc would remove, each with its removal. Staging and locks must be silent for a whole lease.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
 export async function collectGarbage(store: string, options: GcOptions): Promise<Problem[]> {
   const now = Date.now();
   const garbage: Problem[] = [];
