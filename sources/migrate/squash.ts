@@ -1,3 +1,5 @@
+import {statfs} from 'node:fs/promises';
+import {dirname} from 'node:path';
 import {execa} from 'execa';
 
 import type {SquashCompressor} from '../config/schema.js';
@@ -41,7 +43,7 @@ export async function squashImage(context: SourceContext, imageId: string, outpu
     const [file, args] = inNamespace([`mksquashfs`, rootfs, output, ...mksquashfsOptions(options)]);
     const result = await execa(file, args, {reject: false, stdin: `ignore`, stdout: options.progress ? 2 : `pipe`, stderr: `pipe`});
     if (result.failed)
-      throw new UserError(`mksquashfs failed for image ${imageId.slice(0, 12)}: ${failureLine(result)}`);
+      throw new UserError(`mksquashfs failed for image ${imageId.slice(0, 12)}: ${await outOfSpace(dirname(output)) ?? ``}${failureLine(result)}`);
     return {warnings: parseMksquashfsWarnings(result.stderr)};
   } finally {
     // Not --force: a mount the user made of the same image stays theirs. (A migration killed -9 leaves
@@ -72,4 +74,14 @@ function levelOption(compression: SquashCompressor): string {
 export function parseMksquashfsWarnings(stderr: string): string[] {
   const lines = stderr.split(`\n`).map(line => line.trim()).filter(Boolean);
   return [...new Set(lines.filter(line => /unrecognised|failed to|cannot|skipping|warning|ignoring/i.test(line)))];
+}
+
+/** mksquashfs says only "Failed to write to output filesystem": name a full disk when that is why. */
+async function outOfSpace(dir: string): Promise<string | null> {
+  const info = await statfs(dir).catch(() => null);
+  // Its last write may have been a big block: "full" means little left, absolutely or relatively.
+  const free = info === null ? Infinity : info.bavail * info.bsize;
+  if (info === null || (free >= 8 * 1024 * 1024 && free >= info.blocks * info.bsize / 100))
+    return null;
+  return `no space left on the store's filesystem (${dir}: ${free} bytes free); `;
 }
