@@ -16,6 +16,7 @@ import {defaultGraphRoot, loadStorageConf, storageConfFile, type StorageConf} fr
 import {lookupImage, type StoreImage} from '../store/catalog.js';
 import {LOCK_FILES} from '../store/layout.js';
 import {squashDamage} from '../store/manage.js';
+import {shadowFor, shadowRoot} from '../store/shadow.js';
 import {missingMountTools} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
 import {storeTrustProblem, storeUnusableReason} from './stores.js';
@@ -104,7 +105,21 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // An id or digest names the source image; in the store the image has its own id.
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
-  return plan(withRecords(stores), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+  return plan(await storesFor(found, stores), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+}
+
+/**
+ * What podman gets as additional stores for one image: its node-local shadow (store/shadow.ts: the
+ * records podman reads dozens of times per start stay off the network), or the stores themselves
+ * when no shadow can be made here.
+ */
+async function storesFor(found: {store: string, image: StoreImage}, stores: readonly UsableStore[]): Promise<string[]> {
+  try {
+    return [await shadowFor(shadowRoot(process.env, process.getuid?.() !== 0), found.store, found.image)];
+  } catch (error) {
+    log().warn({store: found.store, error: errorMessage(error)}, `no node-local shadow of the store's records; podman reads the store directly`);
+    return withRecords(stores);
+  }
 }
 
 /**

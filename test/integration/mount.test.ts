@@ -1,8 +1,11 @@
 import {execFileSync} from 'node:child_process';
-import {existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 
+import {parseImageReference} from '../../sources/podman/reference.js';
+import {lookupImage} from '../../sources/store/catalog.js';
+import {SHADOW_FILE, shadowFor} from '../../sources/store/shadow.js';
 import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
 import {buildImage, eventually, imageLink, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
 
@@ -128,6 +131,27 @@ test.serial(`a side-car link leading outside the store is never mounted`, async 
     rmSync(link);
     symlinkSync(target, link);
   }
+});
+
+test.serial(`a node-local shadow of the store runs; one that another user wrote is refused`, async t => {
+  const image = await lookupImage(store, parseImageReference(`localhost/app:1`));
+  const shadow = await shadowFor(join(runner.dir, `shadows`), store, image!);
+  t.is(readFileSync(join(shadow, SHADOW_FILE), `utf8`), `${store}\n`);
+  const viaShadow = (args: readonly string[]) => runner.podman([`--storage-opt`, `additionalimagestore=${shadow}`, `--storage-opt`, `mount_program=${MOUNT_PROGRAM}`, ...args], {
+    env: {PCLUSTER_MOUNT_STATE: state, PCLUSTER_MOUNT_GRACE: `0`, PCLUSTER_STORES: shadow},
+  });
+  const ran = await viaShadow([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `cat`, `/data/b`]);
+  t.is(ran.exitCode, 0, ran.stderr);
+  t.is(ran.stdout, `a`);
+  const mapped = await viaShadow([`run`, `--rm`, `--network`, `none`, `--uidmap`, `0:10000:5000`, `localhost/app:1`, `stat`, `-c`, `%U`, `/data/a`]);
+  t.is(mapped.stdout, `app`, mapped.stderr);
+
+  // Someone else's shadow could name any directory as "the store": the containment check would then mean nothing.
+  chownSync(join(shadow, SHADOW_FILE), 65534, 65534);
+  const refused = await viaShadow([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `true`]);
+  t.is(refused.exitCode, 126);
+  t.regex(refused.stderr, /pcluster-mount: shadow store \S+ belongs to another user: refused/);
+  await settled();
 });
 
 test.serial(`a store written by another tool with the same side-car convention runs`, async t => {

@@ -1,9 +1,9 @@
-import {chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
-import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
+import {importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
 import {startRegistry} from '../helpers/registry.js';
 import {mountSshfs, type SshfsMount} from '../helpers/sshfs.js';
 import {buildImage, copyImage, eventually, initStore, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
@@ -53,7 +53,7 @@ async function diskUsage(path: string): Promise<number> {
 test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulling; B's disk grows by < 1% of the image`, async t => {
   // The store lives on the file server (sshfs's served dir); node A writes it there, as an admin node
   // with the export mounted read-write would. Node B reaches it only over the network filesystem.
-  // (Writing through this sshfs mount itself cannot work: follow_symlinks breaks creating links.)
+  // (This mount resolves links on the server; migrate.test.ts writes a store through a client-side one.)
   const served = join(sshfs.served, `store`);
   const store = join(sshfs.mountPoint, `store`);
   const nodeA = newNode(`run-node-a`);
@@ -74,6 +74,23 @@ test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulli
   t.true(grown < 400_000, `node B's graphroot grew by ${grown} bytes`);
   t.is((await nodeB.podman([`images`, `-q`])).stdout, ``);
   t.log(`node B graphroot growth: ${grown} bytes for a 40 MB image`);
+
+  // podman's many metadata reads per start go to a node-local shadow of the image's records; over the
+  // network only the squash image is read (not one open of the store's lock files or records).
+  const traced = join(nodeB.dir, `openat.trace`);
+  const third = await execa(`strace`, [`-f`, `-qq`, `-e`, `trace=openat`, `-o`, traced, PCLUSTER, ...nodeB.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`, `true`],
+    {env: {...nodeB.env, ...envB}, reject: false});
+  t.is(third.exitCode, 0, third.stderr);
+  const storeOpens = readFileSync(traced, `utf8`).split(`\n`).filter(line => line.includes(store));
+  t.deepEqual(storeOpens.filter(line => /\.lock"/.test(line)), [], `no lock file of the store opened`);
+  // pcluster's own lookup reads images.json and the marker once; podman reads none of the store's records.
+  const recordOpens = storeOpens.filter(line => /\.json"|overlay-images\/|overlay-layers\//.test(line));
+  t.true(recordOpens.length <= 2, recordOpens.join(`\n`));
+  const shadows = readdirSync(join(nodeB.dir, `shadows`));
+  t.is(shadows.length, 1);
+  t.is(readFileSync(join(nodeB.dir, `shadows`, shadows[0]!, `.pcluster-store`), `utf8`), `${realpathSync(store)}\n`);
+  const shadowImages = JSON.parse(readFileSync(join(nodeB.dir, `shadows`, shadows[0]!, `overlay-images`, `images.json`), `utf8`)) as Array<{names: string[]}>;
+  t.deepEqual(shadowImages.map(image => image.names), [[`localhost/big:1`]]);
 });
 
 test.serial(`16 simultaneous first uses from 16 graphroots: one migration, 16 containers, a clean store`, async t => {

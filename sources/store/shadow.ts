@@ -1,0 +1,124 @@
+import {createHash, randomBytes} from 'node:crypto';
+import {copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
+import {dirname, join} from 'node:path';
+
+import type {StoreImage} from './catalog.js';
+import {IMAGES_JSON, LOCK_FILES, readImageRecords} from './layout.js';
+
+/**
+ * A node-local shadow of one image of a shared store: its records (images.json and layers.json
+ * holding just that image and its layers, the image's small metadata files, fresh lock files), with
+ * the layer contents and the squash side-car reached through symlinks into the store.
+ *
+ * Why: podman re-opens an additional store's lock files and re-reads its records dozens of times per
+ * container start (measured: 114 opens of images.lock for one `podman run`). On a network filesystem
+ * each of those is a round trip to the server (a metadata-server request on Lustre/GPFS), for every
+ * container on every node. Through the shadow they hit node-local tmpfs; only the squash image itself
+ * is read from the store. The mount program checks side-cars against the store the shadow names.
+ *
+ * Shadows are keyed by the store, the image, its layer link and its side-car, so a re-migrated image
+ * gets a new shadow; they are immutable once published (built aside, then renamed into place).
+ */
+export const SHADOW_FILE = `.pcluster-store`;
+
+interface LayerRecord {
+  readonly id: string;
+  readonly parent?: string;
+}
+
+/**
+ * Where this user's shadows live: next to the mount program's state (PCLUSTER_MOUNT_STATE moves both),
+ * node-local and on tmpfs where there is one, so a reboot clears them.
+ */
+export function shadowRoot(env: NodeJS.ProcessEnv, rootless: boolean): string {
+  if (env.PCLUSTER_MOUNT_STATE)
+    return join(dirname(env.PCLUSTER_MOUNT_STATE), `shadows`);
+  if (!rootless)
+    return `/run/pcluster/shadows`;
+  return join(env.XDG_RUNTIME_DIR || `/tmp/pcluster-${process.getuid?.() ?? `user`}`, `pcluster`, `shadows`);
+}
+
+/** The shadow store for `image` of `store`, built on first use on this node. */
+export async function shadowFor(root: string, store: string, image: StoreImage): Promise<string> {
+  const realStore = await realpath(store);
+  const key = createHash(`sha256`).update([realStore, image.id, image.link ?? ``, image.sideCar ?? ``].join(`\0`)).digest(`hex`).slice(0, 32);
+  const path = join(root, key);
+  if (await isShadow(path))
+    return path;
+  await mkdir(root, {recursive: true, mode: 0o700});
+  const building = join(root, `.building-${process.pid}-${randomBytes(4).toString(`hex`)}`);
+  try {
+    await build(building, realStore, image);
+    await rename(building, path);
+  } catch (error) {
+    // Another start on this node published the same shadow first: use theirs.
+    if (!await isShadow(path))
+      throw error;
+  } finally {
+    await rm(building, {recursive: true, force: true});
+  }
+  return path;
+}
+
+async function isShadow(path: string): Promise<boolean> {
+  return stat(join(path, SHADOW_FILE)).then(() => true, () => false);
+}
+
+async function build(dir: string, store: string, image: StoreImage): Promise<void> {
+  const records = (await readImageRecords(store)) ?? [];
+  const record = records.find(candidate => candidate.id === image.id);
+  if (record === undefined || image.layer === null)
+    throw new Error(`image ${image.id} is not in ${store}`);
+  const layers = layerChain(await readLayerRecords(store), image.layer);
+
+  for (const sub of [`overlay-images`, `overlay-layers`, join(`overlay`, `l`), join(`overlay-images`, image.id)])
+    await mkdir(join(dir, sub), {recursive: true});
+  for (const lock of LOCK_FILES)
+    await writeFile(join(dir, lock), ``);
+  await writeFile(join(dir, IMAGES_JSON), JSON.stringify([record]));
+  await writeFile(join(dir, `overlay-layers`, `layers.json`), JSON.stringify(layers));
+  // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
+  for (const file of await readdir(join(store, `overlay-images`, image.id)))
+    await copyFile(join(store, `overlay-images`, image.id, file), join(dir, `overlay-images`, image.id, file));
+
+  for (const layer of layers) {
+    const layerDir = join(dir, `overlay`, layer.id);
+    await mkdir(layerDir);
+    const link = (await readFile(join(store, `overlay`, layer.id, `link`), `utf8`)).trim();
+    await writeFile(join(layerDir, `link`), link);
+    await copyFile(join(store, `overlay`, layer.id, `lower`), join(layerDir, `lower`)).catch(ignoreMissing);
+    await symlink(join(store, `overlay`, layer.id, `diff`), join(layerDir, `diff`));
+    await symlink(join(`..`, layer.id, `diff`), join(dir, `overlay`, `l`, link));
+    for (const file of await readdir(join(store, `overlay-layers`)).then(files => files.filter(name => name.startsWith(`${layer.id}.`))))
+      await symlink(join(store, `overlay-layers`, file), join(dir, `overlay-layers`, file));
+  }
+  if (image.link !== null && image.sideCar !== null)
+    await symlink(image.sideCar, join(dir, `overlay`, `l`, `${image.link}.squash`));
+  // Last: its presence marks a complete shadow.
+  await writeFile(join(dir, SHADOW_FILE), `${store}\n`);
+}
+
+async function readLayerRecords(store: string): Promise<LayerRecord[]> {
+  const parsed: unknown = JSON.parse(await readFile(join(store, `overlay-layers`, `layers.json`), `utf8`));
+  if (!Array.isArray(parsed))
+    throw new Error(`${store}: layers.json is not a list`);
+  return parsed as LayerRecord[];
+}
+
+/** The image's top layer and its parents, as containers-storage records them. */
+function layerChain(all: readonly LayerRecord[], top: string): LayerRecord[] {
+  const chain: LayerRecord[] = [];
+  for (let id: string | undefined = top; id !== undefined;) {
+    const layer = all.find(candidate => candidate.id === id);
+    if (layer === undefined)
+      throw new Error(`layer ${id} is not in the store's records`);
+    chain.push(layer);
+    id = layer.parent;
+  }
+  return chain;
+}
+
+function ignoreMissing(error: NodeJS.ErrnoException): void {
+  if (error.code !== `ENOENT`)
+    throw error;
+}
