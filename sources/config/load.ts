@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs';
+import {readFileSync, statSync} from 'node:fs';
 import {homedir, userInfo} from 'node:os';
 import {isAbsolute, join} from 'node:path';
 import {parse as parseToml, TomlError} from 'smol-toml';
@@ -38,13 +38,31 @@ export function loadConfig(env: Env = process.env): Config {
 
 function readConfigText(path: string, required: boolean): string | null {
   try {
-    return readFileSync(path, `utf8`);
+    const text = readFileSync(path, `utf8`);
+    checkConfigOwner(path, statSync(path), process.getuid?.() ?? 0);
+    return text;
   } catch (error) {
+    if (error instanceof UserError)
+      throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (!required && (code === `ENOENT` || code === `ENOTDIR`))
       return null;
     throw new UserError(`${path}: cannot read config file (${code ?? String(error)})`);
   }
+}
+
+/**
+ * Root acts on what its config says (stores, the log file it appends to): a file another account
+ * could write would let that account choose them. Like ssh's StrictModes, root reads only config
+ * files root owns and nobody else can write.
+ */
+export function checkConfigOwner(path: string, info: {uid: number, mode: number}, uid: number): void {
+  if (uid !== 0)
+    return;
+  if (info.uid !== 0)
+    throw new UserError(`${path}: owned by uid ${info.uid}; root reads only config files root owns`);
+  if ((info.mode & 0o022) !== 0)
+    throw new UserError(`${path}: writable by ${info.mode & 0o002 ? `everyone` : `its group`} (mode ${(info.mode & 0o7777).toString(8)}); root reads only config files nobody else can write`);
 }
 
 /** Parses and validates one file; every problem names the file and the key. */

@@ -21,11 +21,12 @@ export function storeUnusableReason(store: StoreConfig, fs: FilesystemReport): s
 
 /**
  * Like ssh's StrictModes: a store whose directory or squash dir others can write to lets any of them
- * swap the image every user runs. Refused unless the admin says `allow_writable = true`. Only called
- * once the probe found the store alive (a stat here must not meet a dead server).
+ * swap the image every user runs, and for root, a store that another account owns lets that account
+ * choose what root runs. Refused unless the admin says `allow_writable = true`. Only called once the
+ * probe found the store alive (a stat here must not meet a dead server).
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
-export async function storeTrustProblem(store: StoreConfig): Promise<string | null> {
+export async function storeTrustProblem(store: StoreConfig, uid = process.getuid?.() ?? 0): Promise<string | null> {
   if (store.allowWritable)
     return null;
   for (const dir of [store.path, join(store.path, SQUASH_DIR)]) {
@@ -37,6 +38,10 @@ export async function storeTrustProblem(store: StoreConfig): Promise<string | nu
     }
     if ((info.mode & 0o022) !== 0)
       return `store ${store.path}: ${dir} is writable by ${info.mode & 0o002 ? `everyone` : `its group`} (mode ${(info.mode & 0o7777).toString(8)}); refused (allow with allow_writable = true)`;
+    // Rootless runs gain nothing from a store's owner (site stores often belong to a service account);
+    // root would run, with root's privileges, whatever that account puts there.
+    if (uid === 0 && info.uid !== 0)
+      return `store ${store.path}: ${dir} belongs to uid ${info.uid}, and root runs only from stores root owns; refused (allow with allow_writable = true)`;
   }
   return null;
 }

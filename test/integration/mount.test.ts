@@ -64,19 +64,34 @@ test.serial(`50 concurrent containers of one image share exactly one squash moun
   t.pass();
 });
 
-test.serial(`200 sequential and 50 concurrent runs leave no mount, process or state behind`, async t => {
-  const before = new Set(mountsOfType(`overlay`, runner.dir).concat(mountsOfType(`fuse.fuse-overlayfs`, runner.dir)));
-  for (let index = 0; index < 200; index++) {
+test.serial(`1,000 runs, sequential, concurrent and killed, leave no mount, process, lock or state behind`, async t => {
+  const overlays = () => mountsOfType(`overlay`, runner.dir).concat(mountsOfType(`fuse.fuse-overlayfs`, runner.dir));
+  const before = new Set(overlays());
+  const failures: string[] = [];
+  for (let index = 0; index < 400; index++) {
     const result = await direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `cat`, `/data/b`]);
     if (result.exitCode !== 0 || result.stdout !== `a`)
-      t.fail(`run ${index}: ${result.exitCode} ${result.stderr}`);
+      failures.push(`sequential ${index}: ${result.exitCode} ${result.stderr}`);
   }
-  const concurrent = await Promise.all(Array.from({length: 50}, () => direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `true`])));
-  t.deepEqual(concurrent.map(result => result.exitCode), Array.from({length: 50}, () => 0));
+  // Rounds of 30 at once: 25 that end by themselves, 5 killed (SIGKILL through rm -f -t0) while running.
+  for (let round = 0; round < 20; round++) {
+    const [ended, running] = await Promise.all([
+      Promise.all(Array.from({length: 25}, () => direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `true`]))),
+      Promise.all(Array.from({length: 5}, () => direct([`run`, `-d`, `--network`, `none`, `localhost/app:1`, `sleep`, `600`]))),
+    ]);
+    for (const result of [...ended, ...running])
+      if (result.exitCode !== 0)
+        failures.push(`round ${round}: ${result.exitCode} ${result.stderr}`);
+    const killed = await runner.podman([`rm`, `-f`, `-t0`, ...running.map(result => result.stdout.trim())]);
+    if (killed.exitCode !== 0)
+      failures.push(`round ${round} rm: ${killed.stderr}`);
+  }
+  t.deepEqual(failures, []);
   await settled();
-  const after = mountsOfType(`overlay`, runner.dir).concat(mountsOfType(`fuse.fuse-overlayfs`, runner.dir)).filter(point => !before.has(point));
-  t.deepEqual(after, []);
+  t.deepEqual(overlays().filter(point => !before.has(point)), [], `no overlay left`);
   t.deepEqual(readdirSync(join(runner.runroot)).filter(name => name.startsWith(`pcluster`)), []);
+  t.deepEqual(readdirSync(join(store, `pcluster`, `locks`)), [], `no lock left in the store`);
+  t.is((await runner.podman([`ps`, `-aq`])).stdout, ``, `no container left`);
 });
 
 test.serial(`two images, two containers each: one mount per image; whiteouts, hard links and USER as built`, async t => {

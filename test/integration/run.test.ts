@@ -1,4 +1,4 @@
-import {chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -210,6 +210,12 @@ test.serial(`fallback: mount tool missing, no writable store, failed migration; 
   t.is(writable.stdout, `hi\n`);
   t.is(writable.stderr, `pcluster: shared base layers not used: store ${store}: ${store} is writable by everyone (mode 777); refused (allow with allow_writable = true); running from local storage\n`);
   chmodSync(store, 0o755);
+  // Root running from a store another account owns would run whatever that account puts there.
+  chownSync(store, 65534, 65534);
+  const foreign = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `hi`], storeEnv(node, store));
+  t.is(foreign.stdout, `hi\n`);
+  t.is(foreign.stderr, `pcluster: shared base layers not used: store ${store}: ${store} belongs to uid 65534, and root runs only from stores root owns; refused (allow with allow_writable = true); running from local storage\n`);
+  chownSync(store, 0, 0);
 
   const config = join(node.dir, `read-only.toml`);
   writeFileSync(config, `[[stores]]\npath = "${store}"\nread_only = true\nrequire_shared = false\n`);

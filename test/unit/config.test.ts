@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import {configFiles, parseConfigFile, resolveConfig, type ConfigLayer} from '../../sources/config/load.js';
+import {checkConfigOwner, configFiles, parseConfigFile, resolveConfig, type ConfigLayer} from '../../sources/config/load.js';
 import {expandTemplates} from '../../sources/config/templates.js';
 import {UserError} from '../../sources/errors.js';
 
@@ -108,4 +108,12 @@ test(`bad environment values name the variable`, t => {
 test(`templates`, t => {
   t.is(expandTemplates(`/s/{user}/{uid}/{env.SCRATCH}`, identity), `/s/ada/1234//scratch/ada`);
   t.throws(() => expandTemplates(`/{env.1BAD}`, identity), {message: /not a valid environment variable name/});
+});
+
+test(`root reads only config files root owns and nobody else can write; users read their own`, t => {
+  t.notThrows(() => checkConfigOwner(`/etc/pcluster/config.toml`, {uid: 0, mode: 0o100644}, 0));
+  t.throws(() => checkConfigOwner(`/home/u/c.toml`, {uid: 1000, mode: 0o100644}, 0), {instanceOf: UserError, message: `/home/u/c.toml: owned by uid 1000; root reads only config files root owns`});
+  t.throws(() => checkConfigOwner(`/etc/pcluster/config.toml`, {uid: 0, mode: 0o100666}, 0), {message: `/etc/pcluster/config.toml: writable by everyone (mode 666); root reads only config files nobody else can write`});
+  t.throws(() => checkConfigOwner(`/etc/pcluster/config.toml`, {uid: 0, mode: 0o100664}, 0), {message: /writable by its group \(mode 664\)/});
+  t.notThrows(() => checkConfigOwner(`/home/u/c.toml`, {uid: 1000, mode: 0o100664}, 1000), `a user's own choice`);
 });
