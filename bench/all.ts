@@ -3,9 +3,10 @@
  * side, interleaved), then writes bench/results/summary.md + .json (one row per figure) and
  * bench/results/summary.png (the headline ratios against their targets).
  *
- *   node --import tsx bench/all.ts [--quick]
+ *   node --import tsx bench/all.ts [--quick] [--only start,migrate]
  *
  * --quick: small sizes and few runs, to check the pipeline (minutes instead of most of an hour).
+ * --only: re-measure these scripts; the summary takes the others' latest results.
  */
 import {spawnSync} from 'node:child_process';
 import {readFileSync, writeFileSync} from 'node:fs';
@@ -24,7 +25,9 @@ const scripts: ReadonlyArray<readonly [string, readonly string[]]> = [
   [`cluster`, quick ? [`--runs`, `1`, `--megabytes`, `200`, `--files`, `5000`] : [`--runs`, `3`]],
 ];
 
-for (const [name, args] of scripts) {
+const onlyIndex = process.argv.indexOf(`--only`);
+const only = onlyIndex < 0 ? null : new Set(process.argv[onlyIndex + 1]?.split(`,`));
+for (const [name, args] of scripts.filter(([name]) => only === null || only.has(name))) {
   process.stderr.write(`\n== bench/${name}.ts ${args.join(` `)}\n`);
   const result = spawnSync(`node`, [`--import`, `tsx`, join(REPO, `bench`, `${name}.ts`), ...args], {stdio: `inherit`});
   if (result.status !== 0)

@@ -11,6 +11,7 @@ import {join} from 'node:path';
 
 import {importBusybox, makeNode, PCLUSTER, REAL_PODMAN} from '../test/helpers/node.js';
 import {buildImage, initStore} from '../test/helpers/store.js';
+import {dropCaches} from './fixtures.js';
 import {publish, quantile} from './report.js';
 
 const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1]) || fallback;
@@ -44,11 +45,14 @@ RUN head -c ${Math.round(megabytes / 2)}000000 /dev/urandom > /blob && mkdir /sr
   try {
     for (let run = 0; run < runs; run++) {
       const rootfs = spawnSync(REAL_PODMAN, [...node.globals, `image`, `mount`, IMAGE], {env, encoding: `utf8`}).stdout.trim();
+      // Both start from a cold page cache: otherwise whichever runs second reads the image from memory.
+      dropCaches();
       samples.mksquashfs.push(timed([`mksquashfs`, rootfs, raw, `-noappend`, `-no-exports`, `-comp`, `zstd`, `-no-progress`, `-quiet`]));
       spawnSync(REAL_PODMAN, [...node.globals, `image`, `unmount`, IMAGE], {env});
       rmSync(raw, {force: true});
       const store = join(node.dir, `store-${run}`);
       initStore(store);
+      dropCaches();
       samples.migrate.push(timed([PCLUSTER, ...node.globals, `migrate`, `--store`, store, IMAGE]));
       const listed = JSON.parse(spawnSync(PCLUSTER, [`store`, `ls`, `--json`, `--store`, store], {env, encoding: `utf8`}).stdout) as Array<{squashBytes: number}>;
       squashBytes = listed[0]!.squashBytes;
@@ -65,7 +69,7 @@ RUN head -c ${Math.round(megabytes / 2)}000000 /dev/urandom > /blob && mkdir /sr
 const median = (values: readonly number[]) => quantile(values, 0.5);
 const storeBytes = median(samples.storeBytes);
 const lines = [
-  `# Migration: ${(imageBytes / 1e6).toFixed(0)} MB image (${runs} interleaved runs, ${new Date().toISOString()})`,
+  `# Migration: ${(imageBytes / 1e6).toFixed(0)} MB image (${runs} interleaved runs, caches dropped before each, ${new Date().toISOString()})`,
   ``,
   `| figure | value | ratio | target |`,
   `| --- | ---: | ---: | --- |`,
