@@ -21,7 +21,6 @@ const PLOT_WIDTH = 420;
 const MARGIN = 12;
 
 type Rgb = readonly [number, number, number];
-const WHITE: Rgb = [255, 255, 255];
 const INK: Rgb = [30, 30, 30];
 const GOOD: Rgb = [46, 139, 87];
 const BAD: Rgb = [200, 60, 50];

@@ -13,15 +13,15 @@
  *
  *   node --import tsx bench/cluster.ts [--megabytes 1100] [--files 30000] [--runs 3] [--latency-ms 1]
  */
-import {spawn, type ChildProcess} from 'node:child_process';
-import {readdirSync, readFileSync} from 'node:fs';
+import {spawn} from 'node:child_process';
 import {join} from 'node:path';
 
 import {makeNode, PCLUSTER, REAL_PODMAN, REPO, type TestNode} from '../test/helpers/node.js';
+import {startLatencyRelay, type LatencyRelay} from '../test/helpers/net.js';
 import {mountSshfs, type SshfsMount} from '../test/helpers/sshfs.js';
 import {initStore, mountsOfType, watcherProcesses} from '../test/helpers/store.js';
 import {startRegistry, type Registry} from '../test/helpers/registry.js';
-import {buildLargeImage, diskBytes, dropCaches, run, timed, type LargeImage} from './fixtures.js';
+import {buildLargeImage, diskBytes, dropCaches, helperProcesses, run, timed, type LargeImage} from './fixtures.js';
 import {publish, quantile} from './report.js';
 
 const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1]) || fallback;
@@ -71,7 +71,7 @@ const figures: Record<string, unknown> = {};
 let image: LargeImage | null = null;
 let registry: Registry | null = null;
 let sshfs: SshfsMount | null = null;
-let relay: ChildProcess | null = null;
+let relay: LatencyRelay | null = null;
 const builder = freshNode(`builder`);
 try {
   process.stderr.write(`building the large image (${megabytes} MB, ${fileCount} files)\n`);
@@ -94,16 +94,15 @@ try {
   const explodedStore = join(sshfs.mountPoint, `exploded-store`);
 
   // The registry is as far away as the file server: the baseline pulls through the same latency.
-  relay = spawn(`node`, [join(REPO, `test`, `helpers`, `latency-proxy.mjs`), registry.address.split(`:`)[1]!, String(latencyMs)], {stdio: [`ignore`, `pipe`, `ignore`]});
-  const relayPort = await new Promise<string>(resolve => relay!.stdout!.once(`data`, (chunk: Buffer) => resolve(chunk.toString().trim())));
-  figures.firstContainer = await firstContainer(image, squashStore, `127.0.0.1:${relayPort}/bench/large:1`);
+  relay = await startLatencyRelay(Number(registry.address.split(`:`)[1]), latencyMs);
+  figures.firstContainer = await firstContainer(image, squashStore, `127.0.0.1:${relay.port}/bench/large:1`);
   figures.concurrent = await concurrent(image, squashStore);
   figures.storm = await storm(image, squashStore, explodedStore);
   figures.herd = await herd(image, sshfs.mountPoint);
 } finally {
   for (const node of [...nodes])
     await retire(node).catch(() => undefined);
-  relay?.kill();
+  await relay?.stop();
   await sshfs?.cleanup();
   await registry?.stop();
 }
@@ -154,32 +153,6 @@ async function startTogether(count: number, argv: readonly string[], env: Record
   })));
 }
 
-interface Helpers {
-  readonly processes: number;
-  readonly rssKiB: number;
-}
-
-/** FUSE daemons and mount-program helpers running below `marker` (a path in their command lines). */
-function helpers(markers: readonly string[]): Helpers {
-  let processes = 0;
-  let rssKiB = 0;
-  for (const pid of readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `);
-      const comm = readFileSync(`/proc/${pid}/comm`, `utf8`).trim();
-      if (!markers.some(marker => cmdline.includes(marker)))
-        continue;
-      if (!/^(squashfuse|squashfuse_ll|fuse-overlayfs)$/.test(comm) && !(comm === `sh` && /pcluster-mount|per-container-mount/.test(cmdline)))
-        continue;
-      processes += 1;
-      rssKiB += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, `utf8`))?.[1] ?? 0);
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return {processes, rssKiB};
-}
-
 /** Figure 5: 32 containers of the image started at once, three ways. */
 async function concurrent(large: LargeImage, store: string) {
   const results = [];
@@ -196,10 +169,10 @@ async function concurrent(large: LargeImage, store: string) {
     process.stderr.write(`${CONCURRENT} concurrent containers: ${variant.name}\n`);
     dropCaches();
     const started = await startTogether(CONCURRENT, variant.argv, variant.env);
-    const held = helpers([variant.node.dir, store]);
+    const held = helperProcesses([variant.node.dir, store]);
     const squashMounts = mountsOfType(`squashfs`, variant.node.dir).length + mountsOfType(`fuse.squashfuse`, variant.node.dir).length + mountsOfType(`fuse.squashfuse_ll`, variant.node.dir).length;
     const latencies = started.map(entry => entry.ms);
-    results.push({name: variant.name, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), ...held, squashMounts});
+    results.push({name: variant.name, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), processes: held.length, rssKiB: held.reduce((sum, helper) => sum + helper.rssKiB, 0), squashMounts});
     run([REAL_PODMAN, ...variant.node.globals, `rm`, `-f`, `-t0`, ...started.map(entry => entry.id)], variant.node.env);
     await settle(variant.node);
   }

@@ -3,7 +3,7 @@
  * machines), cold caches, sizes, timing.
  */
 import {spawnSync} from 'node:child_process';
-import {writeFileSync} from 'node:fs';
+import {readdirSync, readFileSync, writeFileSync} from 'node:fs';
 
 import {importBusybox, REAL_PODMAN, type TestNode} from '../test/helpers/node.js';
 import {buildImage} from '../test/helpers/store.js';
@@ -59,4 +59,29 @@ export function timed(steps: ReadonlyArray<readonly string[]>, env: Record<strin
       throw new Error(`${argv.join(` `)}: exit ${result.status}: ${result.stderr.trim().split(`\n`).at(-1)}`);
   }
   return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+export interface HelperProcess {
+  readonly pid: string;
+  readonly rssKiB: number;
+}
+
+/**
+ * What a storage approach runs beside podman's own per-container processes (conmon runs whatever the
+ * storage): FUSE daemons and mount-program shells whose command line names one of `markers`.
+ */
+export function helperProcesses(markers: readonly string[]): HelperProcess[] {
+  return readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).flatMap(pid => {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `);
+      const comm = readFileSync(`/proc/${pid}/comm`, `utf8`).trim();
+      if (!markers.some(marker => cmdline.includes(marker)))
+        return [];
+      if (!/^(squashfuse|squashfuse_ll|fuse-overlayfs)$/.test(comm) && !(comm === `sh` && /pcluster-mount|per-container-mount/.test(cmdline)))
+        return [];
+      return [{pid, rssKiB: Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, `utf8`))?.[1] ?? 0)}];
+    } catch {
+      return []; // Gone while we looked.
+    }
+  });
 }

@@ -7,11 +7,11 @@
  *   node --import tsx bench/start.ts [--runs N]
  */
 import {spawnSync} from 'node:child_process';
-import {readdirSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {importBusybox, makeNode, PCLUSTER, REAL_PODMAN, REPO, type TestNode} from '../test/helpers/node.js';
 import {copyImage, initStore, MOUNT_PROGRAM, mountsOfType, watcherProcesses} from '../test/helpers/store.js';
+import {helperProcesses} from './fixtures.js';
 import {publish, quantile} from './report.js';
 
 const runs = Number(process.argv[process.argv.indexOf(`--runs`) + 1]) || 20;
@@ -52,22 +52,7 @@ function timeOnce(variant: Variant): number {
 
 /** Helper processes (FUSE daemons, watchers, pollers) and their memory while `count` containers run. */
 function heldPerContainer(variant: Variant, count: number): {processes: number, rssKiB: number} {
-  const helpers = () => readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).flatMap(pid => {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `);
-      const comm = readFileSync(`/proc/${pid}/comm`, `utf8`).trim();
-      if (!cmdline.includes(variant.node.dir) && !cmdline.includes(`bench-start-squash`))
-        return [];
-      // conmon is podman's per container whatever the storage; count what the storage approach adds.
-      const helper = /^(squashfuse|squashfuse_ll|fuse-overlayfs)$/.test(comm) || (comm === `sh` && /pcluster-mount|per-container-mount/.test(cmdline));
-      if (!helper)
-        return [];
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, `utf8`))?.[1] ?? 0);
-      return [{pid, rss}];
-    } catch {
-      return [];
-    }
-  });
+  const helpers = () => helperProcesses([variant.node.dir, `bench-start-squash`]);
   const before = helpers();
   const ids: string[] = [];
   for (let index = 0; index < count; index++) {
@@ -76,7 +61,7 @@ function heldPerContainer(variant: Variant, count: number): {processes: number, 
   }
   const during = helpers().filter(helper => !before.some(old => old.pid === helper.pid));
   spawnSync(REAL_PODMAN, [...variant.node.globals, `rm`, `-f`, `-t0`, ...ids], {env: {...process.env, ...variant.node.env}});
-  return {processes: during.length / count, rssKiB: during.reduce((sum, helper) => sum + helper.rss, 0) / count};
+  return {processes: during.length / count, rssKiB: during.reduce((sum, helper) => sum + helper.rssKiB, 0) / count};
 }
 
 const samples = new Map<string, number[]>();

@@ -68,7 +68,7 @@ function fromTypeScript(repo: string, path: string): Message[] {
     }
     if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === `say` && node.arguments[1]) {
       const level = node.arguments[0];
-      if (level && ts.isNoSubstitutionTemplateLiteral(level) && (level.text === `warn` || level.text === `error`) && !isRelay(node.arguments[1]))
+      if (level && ts.isNoSubstitutionTemplateLiteral(level) && (level.text === `warn` || level.text === `error`) && isText(node.arguments[1]))
         add(node.arguments[1], `notice`, null);
     }
     if (inMessageFunction && ts.isReturnStatement(node) && node.expression && isText(node.expression))
@@ -96,10 +96,6 @@ function hasMessagesTag(node: ts.Node): boolean {
 
 function isText(node: ts.Expression): boolean {
   return ts.isTemplateExpression(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isStringLiteral(node);
-}
-
-function isRelay(node: ts.Expression): boolean {
-  return !isText(node);
 }
 
 function render(node: ts.Node): string {

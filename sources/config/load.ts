@@ -4,6 +4,7 @@ import {isAbsolute, join} from 'node:path';
 import {parse as parseToml, TomlError} from 'smol-toml';
 
 import {UserError} from '../errors.js';
+import {octalMode, othersWhoCanWrite} from '../host/modes.js';
 import {isConfigFile, type Config, type ConfigFile, type LogLevel, type StoreConfig} from './schema.js';
 import {expandTemplates, TemplateError, type TemplateContext} from './templates.js';
 
@@ -61,8 +62,9 @@ export function checkConfigOwner(path: string, info: {uid: number, mode: number}
     return;
   if (info.uid !== 0)
     throw new UserError(`${path}: owned by uid ${info.uid}; root reads only config files root owns`);
-  if ((info.mode & 0o022) !== 0)
-    throw new UserError(`${path}: writable by ${info.mode & 0o002 ? `everyone` : `its group`} (mode ${(info.mode & 0o7777).toString(8)}); root reads only config files nobody else can write`);
+  const writers = othersWhoCanWrite(info.mode);
+  if (writers !== null)
+    throw new UserError(`${path}: writable by ${writers} (mode ${octalMode(info.mode)}); root reads only config files nobody else can write`);
 }
 
 /** Parses and validates one file; every problem names the file and the key. */

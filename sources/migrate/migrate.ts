@@ -9,7 +9,7 @@ import {log, progress, say} from '../log.js';
 import {parseImageReference} from '../podman/reference.js';
 import {imageState, lookupImage, readCatalog, readImage, type StoreImage} from '../store/catalog.js';
 import {readImageRecords, stagingDir, STORE_LOCK} from '../store/layout.js';
-import {withStoreLock, type HeldLock} from '../store/lock.js';
+import {withStoreLock, type HeldLock, type LockOptions} from '../store/lock.js';
 import {removeStoreImage} from '../store/manage.js';
 import {markerLayoutDir, writeMarkerImage} from '../store/marker.js';
 import {withStorePodman, type StorePodman} from '../store/podman.js';
@@ -53,9 +53,12 @@ export async function migrateImage(context: MigrateContext, raw: string, pull: P
     if (published !== null && imageState(published) === `ready`)
       return {image: published, source: null, migrated: false, warnings: []};
     return migrateSource(context, raw, await fetchSource(context, raw, reference, pull));
-  }, owner => {
-    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to fetch and migrate ${raw} into ${context.store}`);
-  });
+  }, announceWait(`fetch and migrate ${raw} into ${context.store}`));
+}
+
+/** The progress line while a lock's holder works: who, and on what. */
+function announceWait(what: string): NonNullable<LockOptions['onWait']> {
+  return owner => progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to ${what}`);
 }
 
 /** Lock names are file names: the reference as typed, hashed. */
@@ -73,9 +76,7 @@ async function migrateSource(context: MigrateContext, raw: string, source: Sourc
     if (peer !== null)
       return {image: await ensureNames(context, peer, source), source, migrated: false, warnings: []};
     return build(context, raw, source, lock);
-  }, owner => {
-    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to finish migrating ${raw} into ${context.store}`);
-  });
+  }, announceWait(`finish migrating ${raw} into ${context.store}`));
 }
 
 async function build(context: MigrateContext, raw: string, source: SourceImage, imageLock: HeldLock): Promise<MigrateResult> {

@@ -105,7 +105,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // An id or digest names the source image; in the store the image has its own id.
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
-  return plan(await storesFor(found, stores), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+  return plan(await storesFor(found, stores, rootless), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
 }
 
 /**
@@ -113,9 +113,9 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
  * records podman reads dozens of times per start stay off the network), or the stores themselves
  * when no shadow can be made here.
  */
-async function storesFor(found: {store: string, image: StoreImage}, stores: readonly UsableStore[]): Promise<string[]> {
+async function storesFor(found: {store: string, image: StoreImage}, stores: readonly UsableStore[], rootless: boolean): Promise<string[]> {
   try {
-    return [await shadowFor(shadowRoot(process.env, process.getuid?.() !== 0), found.store, found.image)];
+    return [await shadowFor(shadowRoot(process.env, rootless), found.store, found.image)];
   } catch (error) {
     log().warn({store: found.store, error: errorMessage(error)}, `no node-local shadow of the store's records; podman reads the store directly`);
     return withRecords(stores);

@@ -3,6 +3,7 @@ import {stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import type {FilesystemReport} from '../detect/detect.js';
+import {octalMode, othersWhoCanWrite} from '../host/modes.js';
 import {SQUASH_DIR} from '../store/layout.js';
 
 /**
@@ -36,8 +37,9 @@ export async function storeTrustProblem(store: StoreConfig, uid = process.getuid
     } catch {
       continue; // No squash dir yet: nothing to swap.
     }
-    if ((info.mode & 0o022) !== 0)
-      return `store ${store.path}: ${dir} is writable by ${info.mode & 0o002 ? `everyone` : `its group`} (mode ${(info.mode & 0o7777).toString(8)}); refused (allow with allow_writable = true)`;
+    const writers = othersWhoCanWrite(info.mode);
+    if (writers !== null)
+      return `store ${store.path}: ${dir} is writable by ${writers} (mode ${octalMode(info.mode)}); refused (allow with allow_writable = true)`;
     // Rootless runs gain nothing from a store's owner (site stores often belong to a service account);
     // root would run, with root's privileges, whatever that account puts there.
     if (uid === 0 && info.uid !== 0)

@@ -8,6 +8,7 @@ import {join} from 'node:path';
  * (store/podman.ts), side-cars and pcluster's files through store/publish.ts.
  */
 export const IMAGES_JSON = join(`overlay-images`, `images.json`);
+export const LAYERS_JSON = join(`overlay-layers`, `layers.json`);
 /** Side-car squash images: `squash/LINK.squash`, LINK being the marker layer's short link id. */
 export const SQUASH_DIR = `squash`;
 /** The file inside a pcluster marker layer that says which source image the squash was made from. */
@@ -107,6 +108,25 @@ function isImageRecord(value: unknown): value is ImageRecord {
 }
 
 /** The short link id of a layer (`overlay/LAYER/link`), or null when the layer is missing. */
+/** containers-storage's record of a layer, as far as pcluster reads it (the rest is kept as is). */
+export interface LayerRecord {
+  readonly id: string;
+  readonly parent?: string;
+}
+
+export async function readLayerRecords(store: string): Promise<LayerRecord[]> {
+  const file = join(store, LAYERS_JSON);
+  let records: unknown;
+  try {
+    records = JSON.parse(await readFile(file, `utf8`));
+  } catch (error) {
+    throw error instanceof SyntaxError ? new StoreFormatError(`${file}: not valid JSON`) : error;
+  }
+  if (!Array.isArray(records) || !records.every(record => typeof record === `object` && record !== null && typeof (record as {id?: unknown}).id === `string`))
+    throw new StoreFormatError(`${file}: not a list of layer records`);
+  return records as LayerRecord[];
+}
+
 export async function readLayerLink(store: string, layer: string): Promise<string | null> {
   try {
     const link = (await readFile(join(store, `overlay`, layer, `link`), `utf8`)).trim();

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import {UserError} from '../errors.js';
 import type {ImageReference} from '../podman/reference.js';
 import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
-import {SQUASH_DIR, StoreFormatError, locksDir, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
+import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, locksDir, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
 import {localWorkerAlive, lockLooksHeld} from './lock.js';
 import type {StorePodman} from './podman.js';
 import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
@@ -157,7 +157,7 @@ export async function squashDamage(path: string): Promise<string | null> {
 }
 
 async function recordsReadable(store: string): Promise<boolean> {
-  for (const path of [`overlay-images`, join(`overlay-images`, `images.json`), `overlay-layers`, `overlay`]) {
+  for (const path of [`overlay-images`, IMAGES_JSON, `overlay-layers`, `overlay`]) {
     try {
       if (((await stat(join(store, path))).mode & 0o004) === 0)
         return false;

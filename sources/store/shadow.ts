@@ -1,9 +1,9 @@
 import {createHash, randomBytes} from 'node:crypto';
-import {copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
+import {copyFile, mkdir, readdir, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 
 import type {StoreImage} from './catalog.js';
-import {IMAGES_JSON, LOCK_FILES, readImageRecords} from './layout.js';
+import {IMAGES_JSON, LAYERS_JSON, layerDiffPath, LOCK_FILES, readImageRecords, readLayerLink, readLayerRecords, type LayerRecord} from './layout.js';
 
 /**
  * A node-local shadow of one image of a shared store: its records (images.json and layers.json
@@ -20,11 +20,6 @@ import {IMAGES_JSON, LOCK_FILES, readImageRecords} from './layout.js';
  * gets a new shadow; they are immutable once published (built aside, then renamed into place).
  */
 export const SHADOW_FILE = `.pcluster-store`;
-
-interface LayerRecord {
-  readonly id: string;
-  readonly parent?: string;
-}
 
 /**
  * Where this user's shadows live: next to the mount program's state (PCLUSTER_MOUNT_STATE moves both),
@@ -76,7 +71,7 @@ async function build(dir: string, store: string, image: StoreImage): Promise<voi
   for (const lock of LOCK_FILES)
     await writeFile(join(dir, lock), ``);
   await writeFile(join(dir, IMAGES_JSON), JSON.stringify([record]));
-  await writeFile(join(dir, `overlay-layers`, `layers.json`), JSON.stringify(layers));
+  await writeFile(join(dir, LAYERS_JSON), JSON.stringify(layers));
   // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
   for (const file of await readdir(join(store, `overlay-images`, image.id)))
     await copyFile(join(store, `overlay-images`, image.id, file), join(dir, `overlay-images`, image.id, file));
@@ -84,10 +79,12 @@ async function build(dir: string, store: string, image: StoreImage): Promise<voi
   for (const layer of layers) {
     const layerDir = join(dir, `overlay`, layer.id);
     await mkdir(layerDir);
-    const link = (await readFile(join(store, `overlay`, layer.id, `link`), `utf8`)).trim();
+    const link = await readLayerLink(store, layer.id);
+    if (link === null)
+      throw new Error(`layer ${layer.id} of ${store} has no link`);
     await writeFile(join(layerDir, `link`), link);
     await copyFile(join(store, `overlay`, layer.id, `lower`), join(layerDir, `lower`)).catch(ignoreMissing);
-    await symlink(join(store, `overlay`, layer.id, `diff`), join(layerDir, `diff`));
+    await symlink(layerDiffPath(store, layer.id), join(layerDir, `diff`));
     await symlink(join(`..`, layer.id, `diff`), join(dir, `overlay`, `l`, link));
     for (const file of await readdir(join(store, `overlay-layers`)).then(files => files.filter(name => name.startsWith(`${layer.id}.`))))
       await symlink(join(store, `overlay-layers`, file), join(dir, `overlay-layers`, file));
@@ -96,13 +93,6 @@ async function build(dir: string, store: string, image: StoreImage): Promise<voi
     await symlink(image.sideCar, join(dir, `overlay`, `l`, `${image.link}.squash`));
   // Last: its presence marks a complete shadow.
   await writeFile(join(dir, SHADOW_FILE), `${store}\n`);
-}
-
-async function readLayerRecords(store: string): Promise<LayerRecord[]> {
-  const parsed: unknown = JSON.parse(await readFile(join(store, `overlay-layers`, `layers.json`), `utf8`));
-  if (!Array.isArray(parsed))
-    throw new Error(`${store}: layers.json is not a list`);
-  return parsed as LayerRecord[];
 }
 
 /** The image's top layer and its parents, as containers-storage records them. */

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process';
-import {mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync} from 'node:fs';
+import {mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {execa, type Options, type Result} from 'execa';
@@ -100,4 +100,28 @@ export async function importBusybox(node: TestNode, name = `localhost/busybox:te
     throw new Error(`podman import failed: ${result.stderr}`);
   rmSync(tar);
   return name;
+}
+
+/** Every process below `pid` (children, their children ...), from /proc. */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync(`/proc`)) {
+    if (!/^\d+$/.test(entry))
+      continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, `utf8`);
+      const parent = Number(stat.slice(stat.lastIndexOf(`)`) + 2).split(` `)[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  const found: number[] = [];
+  const queue = [...(children.get(pid) ?? [])];
+  while (queue.length > 0) {
+    const next = queue.shift()!;
+    found.push(next);
+    queue.push(...(children.get(next) ?? []));
+  }
+  return found;
 }

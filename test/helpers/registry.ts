@@ -1,7 +1,9 @@
 import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdirSync, writeFileSync} from 'node:fs';
-import {connect, createServer} from 'node:net';
+import {connect} from 'node:net';
 import {join} from 'node:path';
+
+import {freePort} from './net.js';
 
 /**
  * A local registry: Debian's docker-registry on 127.0.0.1, storage under a directory of the caller,
@@ -48,15 +50,5 @@ async function reachable(port: number): Promise<boolean> {
       resolve(true);
     });
     socket.on(`error`, () => resolve(false));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, `127.0.0.1`, () => {
-      const address = server.address();
-      server.close(() => typeof address === `object` && address !== null ? resolve(address.port) : reject(new Error(`no port`)));
-    });
   });
 }

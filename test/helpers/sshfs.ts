@@ -1,11 +1,11 @@
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync} from 'node:fs';
-import {createServer} from 'node:net';
+import {mkdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {execa, type ResultPromise} from 'execa';
 
-import {unmountUnder} from './node.js';
+import {startLatencyRelay, freePort} from './net.js';
+import {descendants, unmountUnder} from './node.js';
 
 /**
  * A live network filesystem on one machine: sshd on 127.0.0.1 (own host key, own authorized key,
@@ -18,16 +18,6 @@ export interface SshfsMount {
   freeze(): void;
   thaw(): void;
   cleanup(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, `127.0.0.1`, () => {
-      const address = server.address();
-      server.close(() => typeof address === `object` && address !== null ? resolve(address.port) : reject(new Error(`no port`)));
-    });
-  });
 }
 
 /**
@@ -59,12 +49,8 @@ export async function mountSshfs({latencyMs = 0, symlinks = `server` as SymlinkM
   mkdirSync(`/run/sshd`, {recursive: true});
   const sshd: ResultPromise = execa(`/usr/sbin/sshd`, [`-D`, `-e`, `-f`, join(dir, `sshd_config`)], {reject: false, stdin: `ignore`});
   const user = execFileSync(`id`, [`-un`], {encoding: `utf8`}).trim();
-  let relay: ResultPromise | null = null;
-  let sshfsPort = port;
-  if (latencyMs > 0) {
-    relay = execa(`node`, [new URL(`latency-proxy.mjs`, import.meta.url).pathname, String(port), String(latencyMs)], {reject: false, stdin: `ignore`, buffer: false});
-    sshfsPort = await new Promise<number>(resolve => relay!.stdout!.once(`data`, (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
-  }
+  const relay = latencyMs > 0 ? await startLatencyRelay(port, latencyMs) : null;
+  const sshfsPort = relay?.port ?? port;
   let mounted = false;
   for (let attempt = 0; attempt < 50 && !mounted; attempt += 1) {
     const result = await execa(`sshfs`, [
@@ -76,7 +62,7 @@ export async function mountSshfs({latencyMs = 0, symlinks = `server` as SymlinkM
       await new Promise(resolve => setTimeout(resolve, 100));
   }
   if (!mounted) {
-    relay?.kill();
+    await relay?.stop();
     sshd.kill();
     throw new Error(`sshfs mount over loopback failed`);
   }
@@ -90,33 +76,10 @@ export async function mountSshfs({latencyMs = 0, symlinks = `server` as SymlinkM
     cleanup: async () => {
       sessionPids().forEach(pid => process.kill(pid, `SIGCONT`));
       unmountUnder(dir);
-      relay?.kill();
+      await relay?.stop();
       sshd.kill();
-      await Promise.all([sshd, relay]);
+      await sshd;
       rmSync(dir, {recursive: true, force: true});
     },
   };
-}
-
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync(`/proc`)) {
-    if (!/^\d+$/.test(entry))
-      continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, `utf8`);
-      const parent = Number(stat.slice(stat.lastIndexOf(`)`) + 2).split(` `)[1]);
-      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // The process exited while we looked.
-    }
-  }
-  const found: number[] = [];
-  const queue = [...(children.get(pid) ?? [])];
-  while (queue.length > 0) {
-    const next = queue.shift()!;
-    found.push(next);
-    queue.push(...(children.get(next) ?? []));
-  }
-  return found;
 }

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
-import {importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
+import {descendants, importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
 import {startRegistry} from '../helpers/registry.js';
 import {mountSshfs} from '../helpers/sshfs.js';
 import {buildImage, copyImage, eventually, initStore, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
@@ -71,17 +71,6 @@ async function verified(t: {is: (a: unknown, b: unknown, message?: string) => vo
   t.is(result.exitCode, 0, result.stderr);
 }
 
-function childrenOf(parent: number): number[] {
-  return readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).filter(pid => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, `utf8`);
-      return Number(stat.slice(stat.lastIndexOf(`)`) + 2).split(` `)[1]) === parent;
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
-
 function pidOf(pattern: RegExp): number[] {
   return readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).filter(pid => {
     try {
@@ -125,7 +114,7 @@ test.serial(`kill -9 of the mount program while it waits for a shared mount: tha
   await eventually(`the mount program waits`, 30, () => pidOf(/pcluster-mount -o /).length > 0);
   // The program and its own children (the flock it waits in, which would hold podman's pipes open).
   const programs = pidOf(/pcluster-mount -o /);
-  for (const pid of [...programs, ...programs.flatMap(childrenOf)]) {
+  for (const pid of [...programs, ...programs.flatMap(pid => descendants(pid))]) {
     try {
       process.kill(pid, `SIGKILL`);
     } catch {
