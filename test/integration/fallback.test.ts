@@ -1,4 +1,4 @@
-import {mkdirSync, readFileSync} from 'node:fs';
+import {chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -86,4 +86,19 @@ test(`podman's --log-level sets pcluster's: at error, the warning notice stays i
   t.is(result.exitCode, 42);
   t.is(result.stderr, `err`);
   t.regex(readFileSync(log, `utf8`), /no shared store is configured/);
+});
+
+test(`root does not read a config file another account owns or others can write: one line, 125, nothing runs`, async t => {
+  const config = join(node.dir, `user-config.toml`);
+  writeFileSync(config, `[run]\nstrict = false\n`);
+  chownSync(config, 65534, 65534);
+  const foreign = await viaPcluster([`run`, `--rm`, `--shared-base-layers`, image, ...command()], {PCLUSTER_CONFIG: config});
+  t.is(foreign.exitCode, 125);
+  t.is(foreign.stdout, ``);
+  t.is(foreign.stderr, `pcluster: ${config}: owned by uid 65534; root reads only config files root owns\n`);
+  chownSync(config, 0, 0);
+  chmodSync(config, 0o666);
+  const writable = await viaPcluster([`run`, `--rm`, `--shared-base-layers`, image, ...command()], {PCLUSTER_CONFIG: config});
+  t.is(writable.exitCode, 125);
+  t.is(writable.stderr, `pcluster: ${config}: writable by everyone (mode 666); root reads only config files nobody else can write\n`);
 });
