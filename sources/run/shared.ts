@@ -57,6 +57,9 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   if (config.stores.length === 0)
     throw new Fallback(`no shared store is configured (set PCLUSTER_STORE or stores in a config file)`);
 
+  // The probe of the stores runs in a child process: started first, it overlaps the local checks.
+  const storesProbed = usableStores(config);
+  storesProbed.catch(() => {}); // Awaited below, unless a local check falls back first.
   const rootless = process.getuid?.() !== 0;
   const storageConf = loadStorageConf(storageConfFile(process.env, rootless, existsSync), process.env, rootless);
   const driverGlobals = chooseDriver(parsed, storageConf, rootless);
@@ -64,7 +67,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   if (missing !== null)
     throw new Fallback(missing);
 
-  const stores = await usableStores(config);
+  const stores = await storesProbed;
   const subcommand = parsed.subcommand!;
   const args = parseSubcommandArgs(subcommand, parsed.rest);
   const mountProgram = mountProgramPath();
@@ -90,22 +93,29 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   if (found === null)
     found = await migrateOnFirstUse(parsed, context, stores, raw, pull, tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name)));
 
-  // Once podman runs, a side-car that cannot be mounted fails the container: check it while falling
-  // back is still possible (a store being copied, a truncated file).
-  if (found.image.sideCar !== null) {
-    const damage = await squashDamage(found.image.sideCar);
-    if (damage !== null)
-      throw new Fallback(`the side-car of ${raw} in ${found.store}, ${found.image.sideCar}, ${damage} (pcluster store verify --repair)`);
-  }
-
   if (subcommand === `pull`) {
+    await checkSideCar(found, raw);
     process.stdout.write(`${found.image.id}\n`);
     return 0;
   }
   // An id or digest names the source image; in the store the image has its own id.
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
+  // Both read the store: at once, as each read is a round trip on a network filesystem.
+  const [, storePaths] = await Promise.all([checkSideCar(found, raw), storesFor(found, stores, rootless)]);
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
-  return plan(await storesFor(found, stores, rootless), {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+  return plan(storePaths, {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+}
+
+/**
+ * Once podman runs, a side-car that cannot be mounted fails the container: checked while falling back
+ * is still possible (a store being copied, a truncated file).
+ */
+async function checkSideCar(found: {store: string, image: StoreImage}, raw: string): Promise<void> {
+  if (found.image.sideCar === null)
+    return;
+  const damage = await squashDamage(found.image.sideCar);
+  if (damage !== null)
+    throw new Fallback(`the side-car of ${raw} in ${found.store}, ${found.image.sideCar}, ${damage} (pcluster store verify --repair)`);
 }
 
 /**

@@ -30,13 +30,13 @@ export function storeUnusableReason(store: StoreConfig, fs: FilesystemReport): s
 export async function storeTrustProblem(store: StoreConfig, uid = process.getuid?.() ?? 0): Promise<string | null> {
   if (store.allowWritable)
     return null;
-  for (const dir of [store.path, join(store.path, SQUASH_DIR)]) {
-    let info;
-    try {
-      info = await stat(dir);
-    } catch {
-      continue; // No squash dir yet: nothing to swap.
-    }
+  const dirs = [store.path, join(store.path, SQUASH_DIR)];
+  // Both looked at once (network round trips); a missing squash dir has nothing to swap.
+  const infos = await Promise.all(dirs.map(dir => stat(dir).catch(() => null)));
+  for (const [index, info] of infos.entries()) {
+    if (info === null)
+      continue;
+    const dir = dirs[index]!;
     const writers = othersWhoCanWrite(info.mode);
     if (writers !== null)
       return `store ${store.path}: ${dir} is writable by ${writers} (mode ${octalMode(info.mode)}); refused (allow with allow_writable = true)`;

@@ -22,6 +22,8 @@ export interface StoreImage {
   readonly sideCar: string | null;
   readonly squashBytes: number | null;
   readonly marker: Marker | null;
+  /** containers-storage's record as read, every field kept (a shadow store writes it back as is). */
+  readonly record: ImageRecord;
 }
 
 export type ImageState = `ready` | `exploded` | `incomplete` | `unsafe-side-car`;
@@ -44,16 +46,24 @@ export async function readImage(store: string, id: string): Promise<StoreImage |
   return record === undefined ? null : (await describeRecords(store, [record]))[0]!;
 }
 
-async function describeRecords(store: string, records: readonly ImageRecord[]): Promise<StoreImage[]> {
-  const storeReal = await realpath(store);
-  return Promise.all(records.map(record => describeImage(store, storeReal, record)));
+async function describeRecords(store: string, records: readonly ImageRecord[], storeReal?: string): Promise<StoreImage[]> {
+  const real = storeReal ?? await realpath(store);
+  return Promise.all(records.map(record => describeImage(store, real, record)));
 }
 
+/**
+ * Independent reads run at once: on a network filesystem each one is a round trip, and a first run on
+ * a fresh node waits for all of them before podman starts.
+ */
 async function describeImage(store: string, storeReal: string, record: ImageRecord): Promise<StoreImage> {
   const layer = record.layer ?? null;
-  const link = layer === null ? null : await readLayerLink(store, layer);
-  const sideCarTarget = link === null ? null : await readSideCarLink(store, link);
-  const sideCar = link !== null && sideCarTarget !== null ? await resolveInside(storeReal, sideCarLinkPath(store, link)) : null;
+  const [link, marker] = layer === null
+    ? [null, null]
+    : await Promise.all([readLayerLink(store, layer), readMarker(layerDiffPath(store, layer))]);
+  const [sideCarTarget, resolved] = link === null
+    ? [null, null]
+    : await Promise.all([readSideCarLink(store, link), resolveInside(storeReal, sideCarLinkPath(store, link))]);
+  const sideCar = sideCarTarget === null ? null : resolved;
   return {
     id: record.id,
     names: record.names ?? [],
@@ -63,7 +73,8 @@ async function describeImage(store: string, storeReal: string, record: ImageReco
     sideCarTarget,
     sideCar,
     squashBytes: sideCar === null ? null : await fileSize(sideCar),
-    marker: layer === null ? null : await readMarker(layerDiffPath(store, layer)),
+    marker,
+    record,
   };
 }
 
@@ -86,14 +97,15 @@ export async function resolveInside(storeReal: string, path: string): Promise<st
  * hundreds of images on a filesystem where every file access is a network round trip.
  */
 export async function lookupImage(store: string, reference: ImageReference): Promise<StoreImage | null> {
-  const records = await readImageRecords(store);
+  // Resolved alongside the records; a store that is not there fails in readImageRecords' way, not here.
+  const [records, storeReal] = await Promise.all([readImageRecords(store), realpath(store).catch(() => undefined)]);
   if (records === null || records.length === 0)
     return null;
   // Every name that matches a tag reference is also in the reference's repository.
   const candidates = records.filter(record => reference.kind === `id`
     ? true // The source id is only in the markers.
     : (record.names ?? []).some(name => repositoryMatches(reference, name)));
-  return findImage(await describeRecords(store, candidates), reference);
+  return findImage(await describeRecords(store, candidates, storeReal), reference);
 }
 
 /** Where podman would look for `reference` among these images; only images that can actually run. */

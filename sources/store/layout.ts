@@ -51,6 +51,11 @@ export function layerDiffPath(store: string, layer: string): string {
   return join(store, `overlay`, layer, `diff`);
 }
 
+/** A layer's tar-split (how to rebuild its tar stream), relative to the store. */
+export function layerTarSplit(layer: string): string {
+  return join(`overlay-layers`, `${layer}.tar-split.gz`);
+}
+
 /** The directories holding containers-storage's records (made readable for all in a public store). */
 export const RECORD_DIRS = [`overlay`, join(`overlay`, `l`), `overlay-images`, `overlay-layers`] as const;
 export const LOCK_FILES = [`storage.lock`, join(`overlay-images`, `images.lock`), join(`overlay-layers`, `layers.lock`)] as const;

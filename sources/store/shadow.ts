@@ -3,7 +3,7 @@ import {copyFile, mkdir, readdir, realpath, rename, rm, stat, symlink, writeFile
 import {dirname, join} from 'node:path';
 
 import type {StoreImage} from './catalog.js';
-import {IMAGES_JSON, LAYERS_JSON, layerDiffPath, LOCK_FILES, readImageRecords, readLayerLink, readLayerRecords, type LayerRecord} from './layout.js';
+import {IMAGES_JSON, LAYERS_JSON, layerDiffPath, layerTarSplit, LOCK_FILES, readLayerLink, readLayerRecords, type LayerRecord} from './layout.js';
 
 /**
  * A node-local shadow of one image of a shared store: its records (images.json and layers.json
@@ -59,40 +59,50 @@ async function isShadow(path: string): Promise<boolean> {
   return stat(join(path, SHADOW_FILE)).then(() => true, () => false);
 }
 
+/**
+ * Built from the record the lookup just read; the store's reads run at once where they are
+ * independent (each is a network round trip, and a fresh node's first start waits for them).
+ */
 async function build(dir: string, store: string, image: StoreImage): Promise<void> {
-  const records = (await readImageRecords(store)) ?? [];
-  const record = records.find(candidate => candidate.id === image.id);
-  if (record === undefined || image.layer === null)
-    throw new Error(`image ${image.id} is not in ${store}`);
-  const layers = layerChain(await readLayerRecords(store), image.layer);
+  if (image.layer === null)
+    throw new Error(`image ${image.id} of ${store} has no layer`);
+  const metadata = join(store, `overlay-images`, image.id);
+  const [allLayers, metadataFiles] = await Promise.all([readLayerRecords(store), readdir(metadata)]);
+  const layers = layerChain(allLayers, image.layer);
 
   for (const sub of [`overlay-images`, `overlay-layers`, join(`overlay`, `l`), join(`overlay-images`, image.id)])
     await mkdir(join(dir, sub), {recursive: true});
   for (const lock of LOCK_FILES)
     await writeFile(join(dir, lock), ``);
-  await writeFile(join(dir, IMAGES_JSON), JSON.stringify([record]));
+  await writeFile(join(dir, IMAGES_JSON), JSON.stringify([image.record]));
   await writeFile(join(dir, LAYERS_JSON), JSON.stringify(layers));
-  // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
-  for (const file of await readdir(join(store, `overlay-images`, image.id)))
-    await copyFile(join(store, `overlay-images`, image.id, file), join(dir, `overlay-images`, image.id, file));
-
-  for (const layer of layers) {
-    const layerDir = join(dir, `overlay`, layer.id);
-    await mkdir(layerDir);
-    const link = await readLayerLink(store, layer.id);
-    if (link === null)
-      throw new Error(`layer ${layer.id} of ${store} has no link`);
-    await writeFile(join(layerDir, `link`), link);
-    await copyFile(join(store, `overlay`, layer.id, `lower`), join(layerDir, `lower`)).catch(ignoreMissing);
-    await symlink(layerDiffPath(store, layer.id), join(layerDir, `diff`));
-    await symlink(join(`..`, layer.id, `diff`), join(dir, `overlay`, `l`, link));
-    for (const file of await readdir(join(store, `overlay-layers`)).then(files => files.filter(name => name.startsWith(`${layer.id}.`))))
-      await symlink(join(store, `overlay-layers`, file), join(dir, `overlay-layers`, file));
-  }
+  await Promise.all([
+    // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
+    ...metadataFiles.map(file => copyFile(join(metadata, file), join(dir, `overlay-images`, image.id, file))),
+    ...layers.map(layer => shadowLayer(dir, store, layer, layer.id === image.layer ? image.link : null)),
+  ]);
   if (image.link !== null && image.sideCar !== null)
     await symlink(image.sideCar, join(dir, `overlay`, `l`, `${image.link}.squash`));
   // Last: its presence marks a complete shadow.
   await writeFile(join(dir, SHADOW_FILE), `${store}\n`);
+}
+
+/** One layer: its link and lower chain copied, its contents and tar-split reached through symlinks. */
+async function shadowLayer(dir: string, store: string, layer: LayerRecord, knownLink: string | null): Promise<void> {
+  const layerDir = join(dir, `overlay`, layer.id);
+  await mkdir(layerDir);
+  const link = knownLink ?? await readLayerLink(store, layer.id);
+  if (link === null)
+    throw new Error(`layer ${layer.id} of ${store} has no link`);
+  await writeFile(join(layerDir, `link`), link);
+  // containers-storage writes `lower` (the parents' links) for layers that have parents only.
+  if (layer.parent !== undefined)
+    await copyFile(join(store, `overlay`, layer.id, `lower`), join(layerDir, `lower`));
+  await symlink(layerDiffPath(store, layer.id), join(layerDir, `diff`));
+  await symlink(join(`..`, layer.id, `diff`), join(dir, `overlay`, `l`, link));
+  // The only per-layer file of overlay-layers; read by push/save/diff, never by a start. Linked
+  // without a look (a missing one reads as missing through a dangling link too).
+  await symlink(join(store, layerTarSplit(layer.id)), join(dir, layerTarSplit(layer.id)));
 }
 
 /** The image's top layer and its parents, as containers-storage records them. */
@@ -106,9 +116,4 @@ function layerChain(all: readonly LayerRecord[], top: string): LayerRecord[] {
     id = layer.parent;
   }
   return chain;
-}
-
-function ignoreMissing(error: NodeJS.ErrnoException): void {
-  if (error.code !== `ENOENT`)
-    throw error;
 }
