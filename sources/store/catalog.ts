@@ -60,9 +60,10 @@ async function describeImage(store: string, storeReal: string, record: ImageReco
   const [link, marker] = layer === null
     ? [null, null]
     : await Promise.all([readLayerLink(store, layer), readMarker(layerDiffPath(store, layer))]);
-  const [sideCarTarget, resolved] = link === null
-    ? [null, null]
-    : await Promise.all([readSideCarLink(store, link), resolveInside(storeReal, sideCarLinkPath(store, link))]);
+  // stat follows the link: the side-car's size comes with the same round trip as its checks.
+  const [sideCarTarget, resolved, size] = link === null
+    ? [null, null, null]
+    : await Promise.all([readSideCarLink(store, link), resolveInside(storeReal, sideCarLinkPath(store, link)), fileSize(sideCarLinkPath(store, link))]);
   const sideCar = sideCarTarget === null ? null : resolved;
   return {
     id: record.id,
@@ -72,7 +73,7 @@ async function describeImage(store: string, storeReal: string, record: ImageReco
     link,
     sideCarTarget,
     sideCar,
-    squashBytes: sideCar === null ? null : await fileSize(sideCar),
+    squashBytes: sideCar === null ? null : size,
     marker,
     record,
   };

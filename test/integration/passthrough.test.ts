@@ -168,6 +168,15 @@ test(`an invalid config file: one line naming file and key, exit 125`, async t =
   t.is(result.stderr, `pcluster: ${file}: run.strict: expected a boolean (got "yes")`);
 });
 
+test(`the user's NODE_OPTIONS and NODE_EXTRA_CA_CERTS stay out of pcluster's Node, and reach the container`, async t => {
+  // A --require of a missing file makes any Node start fail: pcluster's must not see it.
+  const env = {...node.env, NODE_OPTIONS: `--require=/nonexistent/hook.js`, NODE_EXTRA_CA_CERTS: `/nonexistent/ca.pem`};
+  const result = await execa(PCLUSTER, [...node.globals, `run`, `--rm`, `--env-host`, `--shared-base-layers`, image, `sh`, `-c`, `echo "$NODE_OPTIONS $NODE_EXTRA_CA_CERTS"`], {reject: false, env: {...env, PCLUSTER_STORE: ``}});
+  t.is(result.exitCode, 0, result.stderr);
+  t.is(result.stdout, `--require=/nonexistent/hook.js /nonexistent/ca.pem`);
+  t.regex(result.stderr, /^pcluster: shared base layers not used: no shared store is configured/);
+});
+
 test(`node is never started for plain podman commands (fast path)`, async t => {
   const result = await execa(join(SHIMS, `podman`), [...node.globals, `images`, `-q`], {env: {...node.env, PATH: `${SHIMS}:${process.env.PATH}`, PCLUSTER_NODE: `/nonexistent/node`}, reject: false});
   t.is(result.exitCode, 0, result.stderr);
