@@ -21,7 +21,11 @@ interface Variant {
   readonly path?: string;
   /** Only the bare bundle needs what the shim normally provides. */
   readonly env?: Record<string, string>;
+  /** Node as the shim starts it: without the user's NODE_OPTIONS and NODE_EXTRA_CA_CERTS. */
+  readonly asShimStartsNode?: boolean;
 }
+
+const SHIM_UNSETS = [`NODE_OPTIONS`, `NODE_EXTRA_CA_CERTS`];
 
 // The shim's own cost without podman's noise: a `podman` that is /bin/true.
 const fakeBin = join(node.dir, `fake-bin`);
@@ -39,13 +43,16 @@ const variants: Variant[] = [
   {name: `pcluster (Node path): ps`, argv: [PCLUSTER, ...node.globals, `ps`, `--format`, `doctor`]},
   {name: `true`, argv: [`/bin/true`, `version`]},
   {name: `shim: true as podman`, argv: [join(SHIMS, `podman`), `version`], path: `${SHIMS}:${fakeBin}:/usr/bin:/bin`},
-  {name: `node -e 0 (Node start-up alone)`, argv: [`node`, `-e`, `0`]},
-  {name: `node bundle load + handover`, argv: [`node`, join(REPO, `dist`, `pcluster.mjs`), `ps`], env: {PCLUSTER_EXEC_FD: `3`, PCLUSTER_PODMAN: REAL_PODMAN}},
+  {name: `node -e 0 (Node start-up alone)`, argv: [`node`, `-e`, `0`], asShimStartsNode: true},
+  {name: `node bundle load + handover`, argv: [`node`, join(REPO, `dist`, `pcluster.mjs`), `ps`], env: {PCLUSTER_EXEC_FD: `3`, PCLUSTER_PODMAN: REAL_PODMAN}, asShimStartsNode: true},
 ];
 
-function timeOnce({argv, path, env: extra}: Variant): number {
+function timeOnce({argv, path, env: extra, asShimStartsNode}: Variant): number {
+  const childEnv: NodeJS.ProcessEnv = {...env, PATH: path ?? env.PATH, ...extra};
+  for (const name of asShimStartsNode ? SHIM_UNSETS : [])
+    delete childEnv[name];
   const start = process.hrtime.bigint();
-  const result = spawnSync(argv[0]!, argv.slice(1), {env: {...env, PATH: path ?? env.PATH, ...extra}, stdio: [`ignore`, `ignore`, `ignore`, `pipe`]});
+  const result = spawnSync(argv[0]!, argv.slice(1), {env: childEnv, stdio: [`ignore`, `ignore`, `ignore`, `pipe`]});
   const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0)
     throw new Error(`${argv.join(` `)} exited ${result.status}`);
@@ -68,10 +75,13 @@ const stats = variants.map(variant => {
   return {name: variant.name, median: quantile(values, 0.5), p95: quantile(values, 0.95)};
 });
 const median = (name: string) => stats.find(stat => stat.name === name)!.median;
+// A difference of two ~45 ms podman medians moves by a few ms from run to run on these machines: the
+// 2 ms target is judged on the shim in front of /bin/true, these rows show it holds with podman too.
+const NOISE = `report (± podman's own noise, a few ms)`;
 const rows = [
   {figure: `shim's own cost (podman = /bin/true)`, added: median(`shim: true as podman`) - median(`true`), ratio: median(`shim: true as podman`) / median(`true`), target: `≤ 2 ms added`},
-  {figure: `shim fast path over podman version`, added: median(`shim: podman version`) - median(`podman version`), ratio: median(`shim: podman version`) / median(`podman version`), target: `≤ 2 ms added`},
-  {figure: `shim fast path over podman ps`, added: median(`shim: podman ps`) - median(`podman ps`), ratio: median(`shim: podman ps`) / median(`podman ps`), target: `≤ 2 ms added`},
+  {figure: `shim fast path over podman version`, added: median(`shim: podman version`) - median(`podman version`), ratio: median(`shim: podman version`) / median(`podman version`), target: NOISE},
+  {figure: `shim fast path over podman ps`, added: median(`shim: podman ps`) - median(`podman ps`), ratio: median(`shim: podman ps`) / median(`podman ps`), target: NOISE},
   {figure: `pcluster Node path over podman version`, added: median(`pcluster (Node path): version`) - median(`podman version`), ratio: median(`pcluster (Node path): version`) / median(`podman version`), target: `report`},
   {figure: `pcluster Node path over podman ps`, added: median(`pcluster (Node path): ps`) - median(`podman ps`), ratio: median(`pcluster (Node path): ps`) / median(`podman ps`), target: `report`},
 ];
