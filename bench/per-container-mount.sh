@@ -11,7 +11,8 @@ for lower in $(printf '%s\n' "$lowers" | tr ':' ' '); do
 		mnt=${merged%/merged}/squash
 		mkdir -p "$mnt"
 		squashfuse "$lower.squash" "$mnt"
-		( while mountpoint -q "$merged" || [ ! -e "$merged.seen" ]; do
+		# Ends once the container's directory is gone too (removed before the overlay was ever seen).
+		( while [ -d "${merged%/merged}" ] && { mountpoint -q "$merged" || [ ! -e "$merged.seen" ]; }; do
 			mountpoint -q "$merged" && touch "$merged.seen"; sleep 1; done
 			umount "$mnt"; rm -f "$merged.seen" ) </dev/null >/dev/null 2>&1 &
 		lower=$mnt
