@@ -25,6 +25,7 @@ interface Variant {
   readonly asShimStartsNode?: boolean;
 }
 
+// What shims/pcluster unsets for its Node: keep in step.
 const SHIM_UNSETS = [`NODE_OPTIONS`, `NODE_EXTRA_CA_CERTS`];
 
 // The shim's own cost without podman's noise: a `podman` that is /bin/true.

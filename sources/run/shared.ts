@@ -36,6 +36,18 @@ interface UsableStore {
   readonly fs: FilesystemReport;
 }
 
+/** An image and the store holding it: its path as configured, and its real path as the probe found it. */
+interface Found {
+  readonly store: string;
+  readonly realStore: string;
+  readonly image: StoreImage;
+}
+
+function foundIn(store: UsableStore, image: StoreImage): Found {
+  // A usable store's probe succeeded, and a successful probe reports the real path (detect.ts).
+  return {store: store.config.path, realStore: store.fs.realPath!, image};
+}
+
 /** Why shared stores cannot serve this command (the fallback's notice). */
 class Fallback extends Error {}
 
@@ -110,7 +122,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
  * Once podman runs, a side-car that cannot be mounted fails the container: checked while falling back
  * is still possible (a store being copied, a truncated file).
  */
-async function checkSideCar(found: {store: string, image: StoreImage}, raw: string): Promise<void> {
+async function checkSideCar(found: Found, raw: string): Promise<void> {
   if (found.image.sideCar === null)
     return;
   const damage = await squashDamage(found.image.sideCar);
@@ -123,9 +135,9 @@ async function checkSideCar(found: {store: string, image: StoreImage}, raw: stri
  * records podman reads dozens of times per start stay off the network), or the stores themselves
  * when no shadow can be made here.
  */
-async function storesFor(found: {store: string, image: StoreImage}, stores: readonly UsableStore[], rootless: boolean): Promise<string[]> {
+async function storesFor(found: Found, stores: readonly UsableStore[], rootless: boolean): Promise<string[]> {
   try {
-    return [await shadowFor(shadowRoot(process.env, rootless), found.store, found.image)];
+    return [await shadowFor(shadowRoot(process.env, rootless), found.realStore, found.image)];
   } catch (error) {
     log().warn({store: found.store, error: errorMessage(error)}, `no node-local shadow of the store's records; podman reads the store directly`);
     return withRecords(stores);
@@ -181,19 +193,19 @@ async function usableStores(config: Config): Promise<UsableStore[]> {
   return usable;
 }
 
-async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<{store: string, image: StoreImage} | null> {
+async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<Found | null> {
   for (const store of stores) {
     const image = await lookupImage(store.config.path, reference).catch((error: unknown) => {
       log().warn({store: store.config.path, error: errorMessage(error)}, `store skipped: unreadable records`);
       return null;
     });
     if (image !== null)
-      return {store: store.config.path, image};
+      return foundIn(store, image);
   }
   return null;
 }
 
-async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy, pullOptions: readonly string[]): Promise<{store: string, image: StoreImage}> {
+async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy, pullOptions: readonly string[]): Promise<Found> {
   const target = stores.find(store => !store.config.readOnly && store.fs.writable === true);
   if (target === undefined)
     throw new Fallback(`image ${raw} is not in a shared store and no usable store is writable`);
@@ -208,7 +220,7 @@ async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: r
       store: target.config.path,
       config: context.config,
     }, raw, pull);
-    return {store: target.config.path, image: result.image};
+    return foundIn(target, result.image);
   } catch (error) {
     if (error instanceof UserError)
       throw new Fallback(`migrating ${raw} into ${target.config.path} failed: ${error.message}`);

@@ -112,7 +112,6 @@ function isImageRecord(value: unknown): value is ImageRecord {
     && (record.names === undefined || record.names === null || (Array.isArray(record.names) && record.names.every(name => typeof name === `string`)));
 }
 
-/** The short link id of a layer (`overlay/LAYER/link`), or null when the layer is missing. */
 /** containers-storage's record of a layer, as far as pcluster reads it (the rest is kept as is). */
 export interface LayerRecord {
   readonly id: string;
@@ -132,6 +131,7 @@ export async function readLayerRecords(store: string): Promise<LayerRecord[]> {
   return records as LayerRecord[];
 }
 
+/** The short link id of a layer (`overlay/LAYER/link`), or null when the layer is missing. */
 export async function readLayerLink(store: string, layer: string): Promise<string | null> {
   try {
     const link = (await readFile(join(store, `overlay`, layer, `link`), `utf8`)).trim();

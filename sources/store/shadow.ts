@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto';
-import {copyFile, mkdir, readdir, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
+import {copyFile, mkdir, readdir, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 
 import type {StoreImage} from './catalog.js';
@@ -33,9 +33,12 @@ export function shadowRoot(env: NodeJS.ProcessEnv, rootless: boolean): string {
   return join(env.XDG_RUNTIME_DIR || `/tmp/pcluster-${process.getuid?.() ?? `user`}`, `pcluster`, `shadows`);
 }
 
-/** The shadow store for `image` of `store`, built on first use on this node. */
-export async function shadowFor(root: string, store: string, image: StoreImage): Promise<string> {
-  const realStore = await realpath(store);
+/**
+ * The shadow store for `image` of the store at `realStore` (its real path: the caller's probe has
+ * resolved it already, and the mount program checks side-cars against it), built on first use on
+ * this node.
+ */
+export async function shadowFor(root: string, realStore: string, image: StoreImage): Promise<string> {
   const key = createHash(`sha256`).update([realStore, image.id, image.link ?? ``, image.sideCar ?? ``].join(`\0`)).digest(`hex`).slice(0, 32);
   const path = join(root, key);
   if (await isShadow(path))

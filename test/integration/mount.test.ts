@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process';
-import {chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 
@@ -150,7 +150,7 @@ test.serial(`a side-car link leading outside the store is never mounted`, async 
 
 test.serial(`a node-local shadow of the store runs; one that another user wrote is refused`, async t => {
   const image = await lookupImage(store, parseImageReference(`localhost/app:1`));
-  const shadow = await shadowFor(join(runner.dir, `shadows`), store, image!);
+  const shadow = await shadowFor(join(runner.dir, `shadows`), realpathSync(store), image!);
   t.is(readFileSync(join(shadow, SHADOW_FILE), `utf8`), `${store}\n`);
   const viaShadow = (args: readonly string[]) => runner.podman([`--storage-opt`, `additionalimagestore=${shadow}`, `--storage-opt`, `mount_program=${MOUNT_PROGRAM}`, ...args], {
     env: {PCLUSTER_MOUNT_STATE: state, PCLUSTER_MOUNT_GRACE: `0`, PCLUSTER_STORES: shadow},
