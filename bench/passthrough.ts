@@ -45,7 +45,7 @@ const variants: Variant[] = [
   {name: `true`, argv: [`/bin/true`, `version`]},
   {name: `shim: true as podman`, argv: [join(SHIMS, `podman`), `version`], path: `${SHIMS}:${fakeBin}:/usr/bin:/bin`},
   {name: `node -e 0 (Node start-up alone)`, argv: [`node`, `-e`, `0`], asShimStartsNode: true},
-  {name: `node bundle load + handover`, argv: [`node`, join(REPO, `dist`, `pcluster.mjs`), `ps`], env: {PCLUSTER_EXEC_FD: `3`, PCLUSTER_PODMAN: REAL_PODMAN}, asShimStartsNode: true},
+  {name: `node bundle load + handover`, argv: [`node`, join(REPO, `dist`, `pcluster.cjs`), `ps`], env: {PCLUSTER_EXEC_FD: `3`, PCLUSTER_PODMAN: REAL_PODMAN}, asShimStartsNode: true},
 ];
 
 function timeOnce({argv, path, env: extra, asShimStartsNode}: Variant): number {

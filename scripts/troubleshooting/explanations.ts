@@ -22,6 +22,7 @@ export const EXPLANATIONS: readonly Explanation[] = [
   // Install.
   {match: /^cannot create …: …$/, cause: `install-shims cannot create PREFIX/bin.`, fix: `Run it as a user who can write the prefix, or choose another prefix.`},
   {match: /exists and is not a pcluster shim/, cause: `PREFIX/bin already holds a file named pcluster or podman that is not a link to this installation (a real podman there would be hidden from the shims' search).`, fix: `Use a prefix of its own for the shims, e.g. /opt/pcluster/shims.`},
+  {match: /^code cache not written/, cause: `install-shims could not rebuild the installation's start-up code cache (dist/main-HASH.cjs.cache): the installation is read-only for this user (EROFS, EACCES), or the training run failed (its reason is given).`, fix: `Nothing to do for pcluster to work. For the faster start, run install-shims as the installation's owner on a writable copy, with the Node the nodes run; pcluster doctor shows whether the cache is used.`},
   // Migration.
   {match: /not stored in the squash image/, cause: `mksquashfs could not store something of the image (e.g. an ACL or an xattr outside the security/user/trusted namespaces); the image was migrated without it.`, fix: `Usually harmless. If the container needs it, keep that image local (run it without --shared-base-layers).`},
   {match: /has no layer link|is missing right after podman stored it/, cause: `The store changed under the migration (another tool writing it, a filesystem that lost the write).`, fix: `Run pcluster store verify --repair, then migrate again.`},
@@ -36,7 +37,7 @@ export const EXPLANATIONS: readonly Explanation[] = [
   {match: /cannot mount image … to squash it/, cause: `podman image mount failed for the source image (rootless without podman unshare, a storage problem).`, fix: `Run pcluster migrate as root or inside podman unshare; check podman image mount IMAGE.`},
   {match: /mksquashfs failed/, cause: `mksquashfs stopped (disk full in the store, an unreadable file); its last line is appended.`, fix: `Free space in the store's filesystem and run again; the partial work was removed.`},
   {match: /compression_level cannot be used/, cause: `migrate.compression_level is set for a compressor that has no levels (lz4, lzo).`, fix: `Remove compression_level or choose zstd/gzip/xz.`},
-  {match: /start pcluster through its shim/, cause: `dist/pcluster.mjs was started with node directly; the shim provides the descriptor it hands the command back on.`, fix: `Run shims/pcluster (or the installed pcluster).`},
+  {match: /start pcluster through its shim/, cause: `dist/pcluster.cjs was started with node directly; the shim provides the descriptor it hands the command back on.`, fix: `Run shims/pcluster (or the installed pcluster).`},
   {match: /^podman … failed: …$/, cause: `A podman query of pcluster's (version, info) failed; podman's reason is appended.`, fix: `Run the same podman command to see the details; pcluster doctor checks podman.`},
   {match: /^image reference/, cause: `The image name is empty, too long, has control characters, starts with "-", names only a transport, or is not a valid reference.`, fix: `Give the image as podman accepts it: name[:tag][@digest], an id, or transport:reference.`},
   // Run path: the fallback and its reasons.
@@ -98,5 +99,5 @@ export const EXPLANATIONS: readonly Explanation[] = [
   {match: /^PCLUSTER_PODMAN=/, cause: `PCLUSTER_PODMAN names something that is not an executable podman (or is a pcluster shim, which would loop).`, fix: `Point it at the real podman, e.g. /usr/bin/podman, or unset it.`},
   {match: /podman not found on PATH/, cause: `No podman on PATH other than pcluster's shims.`, fix: `Install podman, or set PCLUSTER_PODMAN.`},
   {match: /cannot locate myself|^cannot resolve …$/, cause: `The shim cannot find its own file (started through an unusual path, readlink missing).`, fix: `Start it by absolute path or from PATH; set PCLUSTER_HOME to the installation.`},
-  {match: /is missing \(run the build/, cause: `The shim found no dist/pcluster.mjs next to it (a checkout that was not built, a broken install).`, fix: `yarn build in a checkout, or reinstall the release artifact.`},
+  {match: /is missing \(run the build/, cause: `The shim found no dist/pcluster.cjs next to it (a checkout that was not built, a broken install).`, fix: `yarn build in a checkout, or reinstall the release artifact.`},
 ];

@@ -1,8 +1,10 @@
 import {Command, Option} from 'clipanion';
 
 import type {PclusterContext} from '../cli.js';
+import {trainCodeCache} from '../boot/train.js';
+import {errorMessage} from '../errors.js';
 import {installShims} from '../install/shims.js';
-import {report} from '../log.js';
+import {report, say} from '../log.js';
 
 export class InstallShimsCommand extends Command<PclusterContext> {
   static override paths = [[`install-shims`]];
@@ -15,6 +17,9 @@ export class InstallShimsCommand extends Command<PclusterContext> {
       users' PATH (profile.d, environment module): every podman command then goes through pcluster,
       unchanged unless it says --shared-base-layers. Running it again is harmless; an existing file
       that is not a pcluster shim is never replaced.
+
+      It also rebuilds this installation's code cache with the Node that runs it (V8 accepts a
+      cache only from its own Node version): without it, every pcluster start compiles its code again.
     `,
     examples: [[`A site install`, `pcluster install-shims --prefix /opt/pcluster`]],
   });
@@ -25,6 +30,12 @@ export class InstallShimsCommand extends Command<PclusterContext> {
     const {bin, created} = await installShims(this.prefix);
     report(created.length === 0 ? `shims already in ${bin}` : `installed ${created.join(` and `)} in ${bin}`);
     report(`put it first on PATH: export PATH=${bin}:$PATH`);
+    try {
+      await trainCodeCache(process.argv[1] ?? ``);
+      report(`code cache written for Node ${process.version}`);
+    } catch (error) {
+      say(`warn`, `code cache not written (${errorMessage(error)}): pcluster works, each start compiles its code again (about 50 ms)`);
+    }
     return 0;
   }
 }

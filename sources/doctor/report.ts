@@ -1,6 +1,7 @@
 import {userInfo} from 'node:os';
 import si from 'systeminformation';
 
+import {codeCacheState, type CodeCacheState} from '../boot/codecache.js';
 import type {Config, StoreConfig} from '../config/schema.js';
 import {detectFilesystem, graphrootProblem, type FilesystemReport} from '../detect/detect.js';
 import type {FsClass} from '../detect/fsclass.js';
@@ -14,7 +15,7 @@ import {storeUnusableReason} from '../run/stores.js';
 
 /** The `pcluster doctor --json` document. Field names are a stable interface (docs/doctor.md). */
 export interface DoctorReport {
-  readonly pcluster: {version: string, configFiles: readonly string[], logFile: string, mountProgram: string};
+  readonly pcluster: {version: string, configFiles: readonly string[], logFile: string, mountProgram: string, codeCache: CodeCacheState};
   readonly podman: PodmanFacts | {path: string, error: string};
   readonly host: HostFacts;
   readonly tools: readonly ToolReport[];
@@ -76,7 +77,7 @@ export async function buildDoctorReport(options: {podman: string, podmanGlobals:
     Promise.all(options.config.stores.map(store => storeReport(store, timeout))),
   ]);
   return {
-    pcluster: {version: PCLUSTER_VERSION, configFiles: options.config.files, logFile: options.config.log.file, mountProgram: mountProgramPath()},
+    pcluster: {version: PCLUSTER_VERSION, configFiles: options.config.files, logFile: options.config.log.file, mountProgram: mountProgramPath(), codeCache: codeCacheState()},
     podman,
     host,
     tools,

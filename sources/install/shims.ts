@@ -16,7 +16,7 @@ export interface InstalledShims {
   readonly created: readonly string[];
 }
 
-/** PCLUSTER_HOME/shims/pcluster, from the bundle's location (PCLUSTER_HOME/dist/pcluster.mjs). */
+/** PCLUSTER_HOME/shims/pcluster, from the bundle's location (PCLUSTER_HOME/dist/pcluster.cjs). */
 export function entryPoint(bundle = process.argv[1] ?? ``): string {
   return resolve(dirname(bundle), `..`, `shims`, `pcluster`);
 }

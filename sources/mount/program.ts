@@ -8,7 +8,7 @@ import type {Config} from '../config/schema.js';
  * time would be paid every time.
  */
 export function mountProgramPath(bundle = process.argv[1] ?? ``): string {
-  // The bundle is PCLUSTER_HOME/dist/pcluster.mjs; the shims live in PCLUSTER_HOME/shims.
+  // The bundle is PCLUSTER_HOME/dist/pcluster.cjs; the shims live in PCLUSTER_HOME/shims.
   return resolve(dirname(bundle), `..`, `shims`, `pcluster-mount`);
 }
 
