@@ -22,7 +22,7 @@ const scripts: ReadonlyArray<readonly [string, readonly string[]]> = [
   [`passthrough`, quick ? [`--runs`, `10`] : [`--runs`, `40`]],
   [`start`, quick ? [`--runs`, `5`] : [`--runs`, `30`]],
   [`migrate`, quick ? [`--runs`, `1`, `--megabytes`, `100`] : [`--runs`, `3`, `--megabytes`, `1000`]],
-  [`cluster`, quick ? [`--runs`, `1`, `--first-runs`, `1`, `--megabytes`, `200`, `--files`, `5000`] : [`--runs`, `3`, `--first-runs`, `5`]],
+  [`cluster`, quick ? [`--runs`, `1`, `--first-runs`, `1`, `--megabytes`, `200`, `--files`, `5000`] : [`--runs`, `3`, `--first-runs`, `9`]],
 ];
 
 const onlyIndex = process.argv.indexOf(`--only`);

@@ -11,7 +11,7 @@
  *   7. a thundering herd: 16 first uses at once (one pull, one migration, written through the
  *      network filesystem) versus one.
  *
- *   node --import tsx bench/cluster.ts [--megabytes 1100] [--files 30000] [--runs 3] [--first-runs 5] [--latency-ms 1]
+ *   node --import tsx bench/cluster.ts [--megabytes 1100] [--files 30000] [--runs 3] [--first-runs 9] [--latency-ms 1]
  */
 import {spawn} from 'node:child_process';
 import {join} from 'node:path';
@@ -29,7 +29,7 @@ const megabytes = arg(`--megabytes`, 1100);
 const fileCount = arg(`--files`, 30000);
 const runs = arg(`--runs`, 3);
 // A start on a fresh node is short next to the machine's noise (2 cores, a VM): more samples for figure 1.
-const firstRuns = arg(`--first-runs`, Math.max(runs, 5));
+const firstRuns = arg(`--first-runs`, Math.max(runs, 9));
 const latencyMs = arg(`--latency-ms`, 1);
 const CONCURRENT = 32;
 const HERD = 16;

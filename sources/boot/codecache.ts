@@ -7,8 +7,11 @@
  * installed pcluster, and whoever can write the cache chooses the code pcluster runs.
  */
 
-/** The cache of a bundle: next to it. The bundle's name carries its content hash (scripts/build.mjs), so
- * a cache can never be read for another bundle of the same length (V8's own check). */
+/**
+ * A bundle's cache lives next to it. The bundle's name carries its content hash (scripts/build.mjs):
+ * V8 only checks a cache against the source's length, and a cache must never be read for another
+ * bundle of the same length.
+ */
 export function codeCachePath(bundle: string): string {
   return `${bundle}.cache`;
 }
