@@ -195,7 +195,8 @@ async function usableStores(config: Config): Promise<UsableStore[]> {
 
 async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<Found | null> {
   for (const store of stores) {
-    const image = await lookupImage(store.config.path, reference).catch((error: unknown) => {
+    // The probe has resolved the store's real path: the lookup need not ask the server again.
+    const image = await lookupImage(store.config.path, reference, store.fs.realPath ?? undefined).catch((error: unknown) => {
       log().warn({store: store.config.path, error: errorMessage(error)}, `store skipped: unreadable records`);
       return null;
     });

@@ -95,18 +95,19 @@ export async function resolveInside(storeReal: string, path: string): Promise<st
 
 /**
  * `reference` in one store, describing only the records that can match it: a site store may hold
- * hundreds of images on a filesystem where every file access is a network round trip.
+ * hundreds of images on a filesystem where every file access is a network round trip. `storeReal`:
+ * the store's real path when the caller has resolved it already (the run path's probe).
  */
-export async function lookupImage(store: string, reference: ImageReference): Promise<StoreImage | null> {
+export async function lookupImage(store: string, reference: ImageReference, storeReal?: string): Promise<StoreImage | null> {
   // Resolved alongside the records; a store that is not there fails in readImageRecords' way, not here.
-  const [records, storeReal] = await Promise.all([readImageRecords(store), realpath(store).catch(() => undefined)]);
+  const [records, real] = await Promise.all([readImageRecords(store), storeReal ?? realpath(store).catch(() => undefined)]);
   if (records === null || records.length === 0)
     return null;
   // Every name that matches a tag reference is also in the reference's repository.
   const candidates = records.filter(record => reference.kind === `id`
     ? true // The source id is only in the markers.
     : (record.names ?? []).some(name => repositoryMatches(reference, name)));
-  return findImage(await describeRecords(store, candidates, storeReal), reference);
+  return findImage(await describeRecords(store, candidates, real), reference);
 }
 
 /** Where podman would look for `reference` among these images; only images that can actually run. */
