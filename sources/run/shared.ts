@@ -4,6 +4,7 @@ import {join} from 'node:path';
 import type {Config, StoreConfig} from '../config/schema.js';
 import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
 import {errorMessage, UserError} from '../errors.js';
+import {readAhead, startBinaries, startedCold} from '../host/readahead.js';
 import {log, progress, say} from '../log.js';
 import type {PullPolicy} from '../migrate/source.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
@@ -72,6 +73,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // The probe of the stores runs in a child process: started first, it overlaps the local checks.
   const storesProbed = usableStores(config);
   storesProbed.catch(() => {}); // Awaited below, unless a local check falls back first.
+  readAheadWhenCold(launch, parsed);
   const rootless = process.getuid?.() !== 0;
   const storageConf = loadStorageConf(storageConfFile(process.env, rootless, existsSync), process.env, rootless);
   const driverGlobals = chooseDriver(parsed, storageConf, rootless);
@@ -116,6 +118,15 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const [, storePaths] = await Promise.all([checkSideCar(found, raw), storesFor(found, stores, rootless)]);
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
   return plan(storePaths, {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+}
+
+/** On a cold page cache, podman's programs are read while the stores answer (host/readahead.ts). */
+function readAheadWhenCold(launch: Launch, parsed: PodmanArgv): void {
+  if (!startedCold())
+    return;
+  const files = startBinaries(launch.podman, parsed);
+  readAhead(files);
+  log().info({files}, `cold page cache: reading podman's programs ahead`);
 }
 
 /**
