@@ -3,7 +3,7 @@ import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {execa} from 'execa';
 
-import {outcome, PCLUSTER, SHIMS, type Outcome, type TestNode} from './node.js';
+import {importBusybox, makeNode, outcome, PCLUSTER, SHIMS, type Outcome, type TestNode} from './node.js';
 
 /** Shared-store helpers: run pcluster as a node would, build images, count what is mounted. */
 
@@ -102,4 +102,34 @@ export function imageLink(store: string, pick: (record: {id: string, names?: str
 
 export function initStore(path: string): void {
   execFileSync(PCLUSTER, [`store`, `init`, path], {stdio: `ignore`});
+}
+
+/** A builder node that migrated busybox into a store under `dir`, and a reader node that runs from it. */
+export interface BusyboxStore {
+  readonly builder: TestNode;
+  readonly reader: TestNode;
+  readonly store: string;
+  readonly image: string;
+  /** Stops the reader's containers, waits for their squash mounts to go, removes both nodes. */
+  cleanup(): Promise<void>;
+}
+
+export async function busyboxStore(name: string, dir: string): Promise<BusyboxStore> {
+  const builder = makeNode(`${name}-builder`);
+  const reader = makeNode(`${name}-reader`);
+  const image = await importBusybox(builder);
+  const store = join(dir, `store`);
+  initStore(store);
+  const migrated = await pcluster(builder, [`migrate`, `--store`, store, image]);
+  if (migrated.exitCode !== 0)
+    throw new Error(`migrate failed: ${migrated.stderr}`);
+  return {
+    builder, reader, store, image,
+    cleanup: async () => {
+      await reader.podman([`rm`, `-af`, `-t0`]);
+      await eventually(`squash mounts released`, 20, () => mountsOfType(`squashfs`, reader.dir).length === 0).catch(() => {});
+      await reader.cleanup();
+      await builder.cleanup();
+    },
+  };
 }

@@ -4,8 +4,8 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
-import {importBusybox, makeNode, REPO, type TestNode} from '../helpers/node.js';
-import {eventually, initStore, MOUNT_PROGRAM, mountsOfType, storeEnv} from '../helpers/store.js';
+import {REPO} from '../helpers/node.js';
+import {busyboxStore, MOUNT_PROGRAM, storeEnv, type BusyboxStore} from '../helpers/store.js';
 
 /**
  * The start-up code cache (sources/boot/): used when it matches this Node, and when it does not
@@ -14,28 +14,15 @@ import {eventually, initStore, MOUNT_PROGRAM, mountsOfType, storeEnv} from '../h
  * the checkout's, which other test files are using.
  */
 let scratch: string;
-let builder: TestNode;
-let reader: TestNode;
-let store: string;
-const IMAGE = `localhost/busybox:test`;
+let fixture: BusyboxStore;
 
 test.before(async () => {
   scratch = mkdtempSync(join(tmpdir(), `pcluster-codecache-`));
-  builder = makeNode(`codecache-builder`);
-  reader = makeNode(`codecache-reader`);
-  await importBusybox(builder);
-  store = join(scratch, `store`);
-  initStore(store);
-  const migrated = await execa(join(REPO, `shims`, `pcluster`), [...builder.globals, `migrate`, `--store`, store, IMAGE], {env: builder.env, reject: false});
-  if (migrated.exitCode !== 0)
-    throw new Error(`migrate failed: ${migrated.stderr}`);
+  fixture = await busyboxStore(`codecache`, scratch);
 });
 
 test.after.always(async () => {
-  await reader?.podman([`rm`, `-af`, `-t0`]);
-  await eventually(`squash mounts released`, 20, () => mountsOfType(`squashfs`, reader.dir).length === 0).catch(() => {});
-  await reader?.cleanup();
-  await builder?.cleanup();
+  await fixture?.cleanup();
   if (scratch)
     rmSync(scratch, {recursive: true, force: true});
 });
@@ -53,14 +40,14 @@ function installation(name: string): {home: string, pcluster: string, cache: str
 }
 
 async function codeCacheState(pcluster: string): Promise<string> {
-  const doctor = await execa(pcluster, [...reader.globals, `doctor`, `--json`], {env: reader.env, reject: false});
+  const doctor = await execa(pcluster, [...fixture.reader.globals, `doctor`, `--json`], {env: fixture.reader.env, reject: false});
   return (JSON.parse(doctor.stdout) as {pcluster: {codeCache: string}}).pcluster.codeCache;
 }
 
 /** A container from the shared store, through this installation: its exit code, and pcluster's lines. */
 async function runShared(pcluster: string): Promise<{exitCode: number, pclusterLines: string[], stdout: string}> {
-  const result = await execa(pcluster, [...reader.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, IMAGE, `sh`, `-c`, `echo from-store; exit 7`], {
-    env: {...reader.env, ...storeEnv(reader, store)}, reject: false,
+  const result = await execa(pcluster, [...fixture.reader.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, fixture.image, `sh`, `-c`, `echo from-store; exit 7`], {
+    env: {...fixture.reader.env, ...storeEnv(fixture.reader, fixture.store)}, reject: false,
   });
   return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), pclusterLines: String(result.stderr).split(`\n`).filter(line => line.startsWith(`pcluster:`))};
 }
@@ -82,7 +69,7 @@ test.serial(`a cache V8 rejects (another Node's, or damaged) or no cache: same r
   t.is(await codeCacheState(pcluster), `absent`);
   t.deepEqual(await runShared(pcluster), {exitCode: 7, stdout: `from-store`, pclusterLines: []});
 
-  const installed = await execa(pcluster, [`install-shims`, `--prefix`, join(home, `site`)], {env: reader.env});
+  const installed = await execa(pcluster, [`install-shims`, `--prefix`, join(home, `site`)], {env: fixture.reader.env});
   t.regex(installed.stderr, new RegExp(`pcluster: code cache written for Node ${process.version.replaceAll(`.`, `\\.`)}$`, `m`));
   t.is(await codeCacheState(pcluster), `used`);
   t.deepEqual(await runShared(pcluster), {exitCode: 7, stdout: `from-store`, pclusterLines: []});
@@ -95,7 +82,7 @@ test.serial(`a read-only installation: install-shims warns that the cache was no
   await execa(`mount`, [`--bind`, join(home, `dist`), join(home, `dist`)]);
   try {
     await execa(`mount`, [`-o`, `remount,bind,ro`, join(home, `dist`)]);
-    const installed = await execa(pcluster, [`install-shims`, `--prefix`, join(scratch, `read-only-site`)], {env: reader.env, reject: false});
+    const installed = await execa(pcluster, [`install-shims`, `--prefix`, join(scratch, `read-only-site`)], {env: fixture.reader.env, reject: false});
     t.is(installed.exitCode, 0, installed.stderr);
     t.regex(installed.stderr, /\npcluster: code cache not written \(cannot write the code cache \S+main-\w+\.cjs\.cache: EROFS\): pcluster works, each start compiles its code again \(about 50 ms\)$/);
     t.is(await codeCacheState(pcluster), `absent`);
@@ -109,7 +96,7 @@ test(`the mount program podman is given belongs to the installation that ran`, a
   // The loader is the entry point: paths derived from it (the mount program, install-shims' links)
   // still name this installation, not the checkout the bundle was built in.
   const {pcluster, home} = installation(`paths`);
-  const doctor = await execa(pcluster, [...reader.globals, `doctor`, `--json`], {env: reader.env, reject: false});
+  const doctor = await execa(pcluster, [...fixture.reader.globals, `doctor`, `--json`], {env: fixture.reader.env, reject: false});
   const mountProgram = (JSON.parse(doctor.stdout) as {pcluster: {mountProgram: string}}).pcluster.mountProgram;
   t.is(mountProgram, join(home, `shims`, `pcluster-mount`));
   t.not(mountProgram, MOUNT_PROGRAM);

@@ -5,8 +5,8 @@ import test from 'ava';
 import {execa} from 'execa';
 
 import {readAhead} from '../../sources/host/readahead.js';
-import {importBusybox, makeNode, PCLUSTER, REAL_PODMAN, type TestNode} from '../helpers/node.js';
-import {eventually, initStore, mountsOfType, storeEnv} from '../helpers/store.js';
+import {PCLUSTER, REAL_PODMAN} from '../helpers/node.js';
+import {busyboxStore, eventually, storeEnv, type BusyboxStore} from '../helpers/store.js';
 
 /**
  * The read-ahead of podman's programs on a cold page cache (sources/host/readahead.ts), on real files:
@@ -14,28 +14,15 @@ import {eventually, initStore, mountsOfType, storeEnv} from '../helpers/store.js
  * /var/tmp, not /tmp: a tmpfs keeps its files in memory, so nothing there could be cold.
  */
 let scratch: string;
-let builder: TestNode;
-let reader: TestNode;
-let store: string;
-const IMAGE = `localhost/busybox:test`;
+let fixture: BusyboxStore;
 
 test.before(async () => {
   scratch = mkdtempSync(`/var/tmp/pcluster-readahead-`);
-  builder = makeNode(`readahead-builder`);
-  reader = makeNode(`readahead-reader`);
-  await importBusybox(builder);
-  store = join(scratch, `store`);
-  initStore(store);
-  const migrated = await execa(PCLUSTER, [...builder.globals, `migrate`, `--store`, store, IMAGE], {env: builder.env, reject: false});
-  if (migrated.exitCode !== 0)
-    throw new Error(`migrate failed: ${migrated.stderr}`);
+  fixture = await busyboxStore(`readahead`, scratch);
 });
 
 test.after.always(async () => {
-  await reader?.podman([`rm`, `-af`, `-t0`]);
-  await eventually(`squash mounts released`, 20, () => mountsOfType(`squashfs`, reader.dir).length === 0).catch(() => {});
-  await reader?.cleanup();
-  await builder?.cleanup();
+  await fixture?.cleanup();
   if (scratch)
     rmSync(scratch, {recursive: true, force: true});
 });
@@ -67,7 +54,7 @@ test.serial(`readAhead brings files into the page cache in the background`, asyn
 
 /** The log records of this node that say a read-ahead ran. */
 function readAheadRecords(): Array<{files: string[]}> {
-  const logFile = join(reader.env.XDG_STATE_HOME!, `pcluster`, `pcluster.log`);
+  const logFile = join(fixture.reader.env.XDG_STATE_HOME!, `pcluster`, `pcluster.log`);
   return readFileSync(logFile, `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {msg: string, files: string[]})
     .filter(record => record.msg.startsWith(`cold page cache`));
 }
@@ -75,8 +62,9 @@ function readAheadRecords(): Array<{files: string[]}> {
 test.serial(`a cold start reads podman's programs ahead, a warm one does not; the container's result is the same`, async t => {
   // pcluster's Node started from an evicted copy: its start faults pages in from disk, as on a fresh node.
   const node = coldCopy(process.execPath, `node-copy`);
+  const {reader, store, image} = fixture;
   const run = async () => {
-    const result = await execa(PCLUSTER, [...reader.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, IMAGE, `sh`, `-c`, `echo from-store; exit 7`], {
+    const result = await execa(PCLUSTER, [...reader.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, image, `sh`, `-c`, `echo from-store; exit 7`], {
       env: {...reader.env, ...storeEnv(reader, store), PCLUSTER_NODE: node}, reject: false,
     });
     return {exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr};
