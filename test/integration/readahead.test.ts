@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process';
-import {copyFileSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs';
+import {closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -27,8 +27,14 @@ test.after.always(async () => {
     rmSync(scratch, {recursive: true, force: true});
 });
 
-/** Drops the file's pages from the page cache (pages a running process maps stay). */
+/**
+ * Drops the file's pages from the page cache. Dirty pages and pages a running process maps stay, so
+ * the file is written out first.
+ */
 function evict(file: string): void {
+  const descriptor = openSync(file, `r+`);
+  fsyncSync(descriptor);
+  closeSync(descriptor);
   execFileSync(`dd`, [`if=${file}`, `iflag=nocache`, `count=0`, `status=none`]);
 }
 
