@@ -66,7 +66,9 @@ test(`stdin reaches the container`, async t => {
 test(`-it gets a real terminal`, async t => {
   const inner = (program: string) => `${program} ${node.globals.join(` `)} run --rm -it ${image} sh -c 'test -t 0 && test -t 1 && echo TTY-OK'`;
   for (const program of [REAL_PODMAN, PCLUSTER]) {
-    const result = await execa(`script`, [`-qec`, inner(program), `/dev/null`], {reject: false, env: node.env, stdin: `ignore`});
+    // script's stdin stays open until the container is done: an early EOF would reach the terminal
+    // as ^D while a loaded machine is still starting the container.
+    const result = await execa(`script`, [`-qec`, inner(program), `/dev/null`], {reject: false, env: node.env, stdin: `pipe`});
     t.is(result.exitCode, 0, result.stderr);
     t.regex(result.stdout, /TTY-OK/);
   }
