@@ -22,10 +22,10 @@ export function startedCold(majorFaults = process.resourceUsage().majorPageFault
 
 // podman's own search lists (containers.conf defaults); it prefers crun when both runtimes are there.
 const CONMON_PATHS = [`/usr/libexec/podman/conmon`, `/usr/local/libexec/podman/conmon`, `/usr/local/lib/podman/conmon`, `/usr/bin/conmon`, `/usr/sbin/conmon`, `/usr/local/bin/conmon`, `/usr/local/sbin/conmon`];
-const RUNTIME_PATHS: Readonly<Record<string, readonly string[]>> = {
-  crun: [`/usr/bin/crun`, `/usr/sbin/crun`, `/usr/local/bin/crun`, `/usr/local/sbin/crun`, `/sbin/crun`, `/bin/crun`],
-  runc: [`/usr/bin/runc`, `/usr/sbin/runc`, `/usr/local/bin/runc`, `/usr/local/sbin/runc`, `/sbin/runc`, `/bin/runc`, `/usr/lib/cri-o-runc/sbin/runc`],
-};
+const CRUN_PATHS = [`/usr/bin/crun`, `/usr/sbin/crun`, `/usr/local/bin/crun`, `/usr/local/sbin/crun`, `/sbin/crun`, `/bin/crun`];
+const RUNC_PATHS = [`/usr/bin/runc`, `/usr/sbin/runc`, `/usr/local/bin/runc`, `/usr/local/sbin/runc`, `/sbin/runc`, `/bin/runc`, `/usr/lib/cri-o-runc/sbin/runc`];
+// A Map, not an object: `--runtime` is the user's text, and `constructor` must not find Object's.
+const RUNTIME_PATHS: ReadonlyMap<string, readonly string[]> = new Map([[`crun`, CRUN_PATHS], [`runc`, RUNC_PATHS]]);
 
 /**
  * The programs a container start runs: podman itself, conmon and the OCI runtime, as the command line
@@ -36,8 +36,8 @@ export function startBinaries(podman: string, parsed: PodmanArgv, exists: (path:
   const conmon = globalValue(parsed, `--conmon`);
   const runtime = globalValue(parsed, `--runtime`);
   const runtimePaths = runtime === null
-    ? [...RUNTIME_PATHS.crun!, ...RUNTIME_PATHS.runc!]
-    : runtime.includes(`/`) ? [runtime] : RUNTIME_PATHS[runtime] ?? [];
+    ? [...CRUN_PATHS, ...RUNC_PATHS]
+    : runtime.includes(`/`) ? [runtime] : RUNTIME_PATHS.get(runtime) ?? [];
   return [
     podman,
     (conmon === null ? CONMON_PATHS : [conmon]).find(exists),

@@ -28,4 +28,7 @@ test(`--conmon and --runtime on the command line win; what exists nowhere is lef
     [`/usr/bin/podman`, `/usr/bin/conmon`, `/site/runc`]);
   t.deepEqual(startBinaries(`/usr/bin/podman`, parsePodmanArgv([`--runtime`, `kata`, `--conmon`, `/gone/conmon`, `run`, `x`]), exists),
     [`/usr/bin/podman`]);
+  // A runtime name is the user's text: one that is also a property of every object names no runtime.
+  for (const name of [`constructor`, `__proto__`, `toString`])
+    t.deepEqual(startBinaries(`/usr/bin/podman`, parsePodmanArgv([`--runtime`, name, `run`, `x`]), exists), [`/usr/bin/podman`, `/usr/bin/conmon`]);
 });
