@@ -2,11 +2,12 @@ import {execFileSync} from 'node:child_process';
 import {chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
+import {execa} from 'execa';
 
 import {parseImageReference} from '../../sources/podman/reference.js';
 import {lookupImage} from '../../sources/store/catalog.js';
 import {SHADOW_FILE, shadowFor} from '../../sources/store/shadow.js';
-import {importBusybox, makeNode, type TestNode} from '../helpers/node.js';
+import {importBusybox, makeNode, outcome, unmountUnder, type TestNode} from '../helpers/node.js';
 import {buildImage, eventually, imageLink, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
 
 /**
@@ -93,6 +94,70 @@ test.serial(`1,000 runs, sequential, concurrent and killed, leave no mount, proc
   t.deepEqual(readdirSync(join(store, `pcluster`, `locks`)), [], `no lock left in the store`);
   t.is((await runner.podman([`ps`, `-aq`])).stdout, ``, `no container left`);
 });
+
+test.serial(`a state directory a release left half removed (mnt/ but no users/) is completed under the lock`, async t => {
+  // What an earlier release, removing entry by entry, left when a start came in between (seen in CI):
+  // a node upgraded from that version may still hold one.
+  const sidecar = realpathSync(sideCarLinkOf(`localhost/app:1`));
+  const key = execFileSync(`stat`, [`-L`, `-c`, `%d_%i_%s_%Y`, sidecar], {encoding: `utf8`}).trim();
+  const dir = join(state, `${key}_kernel`);
+  mkdirSync(join(dir, `mnt`), {recursive: true});
+  writeFileSync(join(dir, `lock`), ``);
+  const result = await direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `cat`, `/data/b`]);
+  t.is(result.exitCode, 0, result.stderr);
+  t.is(result.stdout, `a`);
+  await settled();
+});
+
+test.serial(`a start that comes while a watcher is removing its state directory runs, and so does the next`, async t => {
+  // The removal slowed down to widen the window: a copy of the program finds first on its PATH an rm
+  // that goes entry by entry and, after the first entry, starts one container (mount, then unmount).
+  const dir = join(runner.dir, `release-race`);
+  const raceState = join(dir, `state`);
+  mkdirSync(join(dir, `bin`), {recursive: true});
+  writeFileSync(join(dir, `pcluster-mount`), readFileSync(MOUNT_PROGRAM, `utf8`).replace(/^PATH=/m, `PATH=${dir}/bin:`), {mode: 0o755});
+  writeFileSync(join(dir, `bin`, `rm`), RACING_RM, {mode: 0o755});
+  writeFileSync(join(dir, `start`), START_ONE, {mode: 0o755});
+  const env = {RACE_DIR: dir, RACE_LOWER: sideCarLinkOf(`localhost/busybox:test`).replace(/\.squash$/, ``), PCLUSTER_MOUNT_STATE: raceState, PCLUSTER_MOUNT_GRACE: `0`, PCLUSTER_STORES: store};
+  const start = async (name: string) => outcome(await execa(join(dir, `start`), [name], {env, reject: false}));
+  try {
+    const first = await start(`first`);
+    t.is(first.exitCode, 0, first.stderr);
+    await eventually(`the watcher's release, with a start during it`, 20, () => existsSync(join(dir, `during.status`)));
+    t.is(readFileSync(join(dir, `during.status`), `utf8`), `0\n`, readFileSync(join(dir, `during.out`), `utf8`));
+    const next = await start(`next`);
+    t.is(next.exitCode, 0, next.stderr);
+    await eventually(`no squash mount, watcher or state left`, 30, () =>
+      mountsOfType(`squashfs`, raceState).length === 0 && watcherProcesses(raceState).length === 0 && readdirSync(raceState).length === 0);
+  } finally {
+    for (const pid of watcherProcesses(raceState))
+      process.kill(pid, `SIGKILL`);
+    unmountUnder(dir);
+  }
+});
+
+/** `rm -rf -- DIR` entry by entry; once, after the first entry, runs `start during`. */
+const RACING_RM = `#!/bin/sh
+if [ "$1" = -rf ] && [ "$2" = -- ] && [ -d "$3" ]; then
+	for entry in $(ls -U "$3"); do
+		/bin/rm -rf -- "$3/$entry"
+		if mkdir "$RACE_DIR/during" 2>/dev/null; then
+			"$RACE_DIR/start" during >"$RACE_DIR/during.out" 2>&1
+			echo $? >"$RACE_DIR/during.status"
+		fi
+		sleep 0.05
+	done
+	exec /bin/rmdir -- "$3"
+fi
+exec /bin/rm "$@"
+`;
+
+/** What podman does for one container: the mount program, then its own unmount of MERGED. */
+const START_ONE = `#!/bin/sh
+d=$RACE_DIR/containers/$1
+mkdir -p "$d/diff" "$d/work" "$d/merged"
+"$RACE_DIR/pcluster-mount" -o "lowerdir=$RACE_LOWER,upperdir=$d/diff,workdir=$d/work" "$d/merged" && umount "$d/merged"
+`;
 
 test.serial(`two images, two containers each: one mount per image; whiteouts, hard links and USER as built`, async t => {
   // /data/b's link count is overlay's artefact locally (the lower inode's count); squash flattens it to 1.
