@@ -29,6 +29,8 @@ export async function probePath(path: string, timeoutSeconds: number): Promise<P
     reject: false,
     stdin: `ignore`,
     stripFinalNewline: false,
+    // stat(1) prints a number: loading the user's locale (a dozen files, cold on a fresh node) buys nothing.
+    env: {LC_ALL: `C`},
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<`timeout`>(resolve => {
