@@ -71,10 +71,11 @@ async function verified(t: {is: (a: unknown, b: unknown, message?: string) => vo
   t.is(result.exitCode, 0, result.stderr);
 }
 
-function pidOf(pattern: RegExp): number[] {
+/** Processes whose command line (arguments joined by spaces) `matches`. */
+function pidsWhere(matches: (cmdline: string) => boolean): number[] {
   return readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).filter(pid => {
     try {
-      return pattern.test(readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `));
+      return matches(readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `));
     } catch {
       return false;
     }
@@ -108,12 +109,16 @@ test.serial(`kill -9 of the mount program while it waits for a shared mount: tha
   const state = join(node.dir, `mount-state`);
   const [dir] = readdirSync(state);
   // Someone holds the mount's lock (a slow release elsewhere): the next start's mount program waits on it.
-  const locker = spawn(`flock`, [`-x`, join(state, dir!, `lock`), `sleep`, `60`], {stdio: `ignore`, detached: true});
-  await eventually(`the lock is held`, 10, () => pidOf(/^flock -x .*mount-state/).length > 0);
+  const lock = join(state, dir!, `lock`);
+  const locker = spawn(`flock`, [`-x`, lock, `sleep`, `60`], {stdio: `ignore`, detached: true});
+  await eventually(`the lock is held`, 10, () => pidsWhere(cmdline => cmdline.startsWith(`flock -x ${lock} `)).length > 0);
   const blocked = pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `true`], env);
-  await eventually(`the mount program waits`, 30, () => pidOf(/pcluster-mount -o /).length > 0);
+  // This node's mount program only (`-o OPTIONS MERGED`, MERGED under the node's graphroot): other
+  // test files run theirs at the same time, and killing those failed their containers.
+  const ownPrograms = () => pidsWhere(cmdline => cmdline.includes(`pcluster-mount -o `) && cmdline.includes(` ${node.root}/`));
+  await eventually(`the mount program waits`, 30, () => ownPrograms().length > 0);
   // The program and its own children (the flock it waits in, which would hold podman's pipes open).
-  const programs = pidOf(/pcluster-mount -o /);
+  const programs = ownPrograms();
   for (const pid of [...programs, ...programs.flatMap(pid => descendants(pid))]) {
     try {
       process.kill(pid, `SIGKILL`);
