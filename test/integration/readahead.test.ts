@@ -4,6 +4,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
+import {defaultLogFile} from '../../sources/config/load.js';
 import {readAhead} from '../../sources/host/readahead.js';
 import {PCLUSTER, REAL_PODMAN} from '../helpers/node.js';
 import {busyboxStore, eventually, storeEnv, type BusyboxStore} from '../helpers/store.js';
@@ -60,8 +61,7 @@ test.serial(`readAhead brings files into the page cache in the background`, asyn
 
 /** The log records of this node that say a read-ahead ran. */
 function readAheadRecords(): Array<{files: string[]}> {
-  const logFile = join(fixture.reader.env.XDG_STATE_HOME!, `pcluster`, `pcluster.log`);
-  return readFileSync(logFile, `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {msg: string, files: string[]})
+  return readFileSync(defaultLogFile(fixture.reader.env), `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {msg: string, files: string[]})
     .filter(record => record.msg.startsWith(`cold page cache`));
 }
 

@@ -3,6 +3,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
+import {defaultLogFile} from '../../sources/config/load.js';
 import {importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
 import {startRegistry} from '../helpers/registry.js';
 import {mountSshfs, type SshfsMount} from '../helpers/sshfs.js';
@@ -103,7 +104,7 @@ test.serial(`16 simultaneous first uses from 16 graphroots: one migration, 16 co
     t.is(result.exitCode, 0, result.stderr);
     t.is(result.stdout, `ok\n`);
   }
-  const migrations = herd.map(node => readFileSync(join(node.dir, `state`, `pcluster`, `pcluster.log`), `utf8`))
+  const migrations = herd.map(node => readFileSync(defaultLogFile(node.env), `utf8`))
     .join(``).split(`\n`).filter(line => line.includes(`"msg":"migrated localhost/big:1"`));
   t.is(migrations.length, 1);
   t.is(readdirSync(join(store, `squash`)).length, 1);
