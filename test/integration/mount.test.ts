@@ -159,6 +159,22 @@ mkdir -p "$d/diff" "$d/work" "$d/merged"
 "$RACE_DIR/pcluster-mount" -o "lowerdir=$RACE_LOWER,upperdir=$d/diff,workdir=$d/work" "$d/merged" && umount "$d/merged"
 `;
 
+test.serial(`one log line per container start; the first names the squash it mounted`, async t => {
+  const logFile = join(runner.dir, `mount-log.json`);
+  const sidecar = realpathSync(sideCarLinkOf(`localhost/app:1`));
+  const held = await direct([`run`, `-d`, `--network`, `none`, `localhost/app:1`, `sleep`, `600`], {PCLUSTER_LOG_FILE: logFile});
+  t.is(held.exitCode, 0, held.stderr);
+  const second = await direct([`run`, `--rm`, `--network`, `none`, `localhost/app:1`, `true`], {PCLUSTER_LOG_FILE: logFile});
+  t.is(second.exitCode, 0, second.stderr);
+  const records = readFileSync(logFile, `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {level: number, name: string, msg: string});
+  t.deepEqual(records.map(record => [record.level, record.name]), [[30, `pcluster-mount`], [30, `pcluster-mount`]]);
+  t.true(records[0]!.msg.startsWith(`mounted overlay (kernel) with lowers `));
+  t.true(records[0]!.msg.endsWith(`; squash mounted for it: ${sidecar}`), records[0]!.msg);
+  t.false(records[1]!.msg.includes(`squash mounted`), records[1]!.msg);
+  await runner.podman([`rm`, `-f`, `-t0`, held.stdout.trim()]);
+  await settled();
+});
+
 test.serial(`two images, two containers each: one mount per image; whiteouts, hard links and USER as built`, async t => {
   // /data/b's link count is overlay's artefact locally (the lower inode's count); squash flattens it to 1.
   const probe = `ls /data; stat -c '%h %U' /data/a; stat -c %U /data/b; id -un`;
