@@ -63,6 +63,7 @@ export function makeNode(name = `node`): TestNode {
     podman: async (args, options = {}) => outcome(await execa(REAL_PODMAN, [...globals, ...args], {reject: false, ...options, env: {...env, ...options.env}})),
     cleanup: async () => {
       await execa(REAL_PODMAN, [...globals, `rm`, `-af`], {reject: false, env});
+      killLeftovers(dir);
       unmountUnder(dir);
       rmSync(dir, {recursive: true, force: true});
     },
@@ -100,6 +101,38 @@ export async function importBusybox(node: TestNode, name = `localhost/busybox:te
     throw new Error(`podman import failed: ${result.stderr}`);
   rmSync(tar);
   return name;
+}
+
+/** Processes whose command line (arguments joined by spaces) `matches`. */
+export function processesWhere(matches: (cmdline: string) => boolean): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync(`/proc`)) {
+    if (!/^\d+$/.test(entry))
+      continue;
+    try {
+      if (matches(readFileSync(`/proc/${entry}/cmdline`, `utf8`).replace(/\0/g, ` `)))
+        found.push(Number(entry));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return found;
+}
+
+/**
+ * What `podman rm -af` cannot reach: a podman killed between creating and starting a container leaves
+ * its conmon (which names the node's directories) waiting over a `runc init`, unknown to podman's
+ * database. Both go, with anything else still running on the node's files.
+ */
+function killLeftovers(dir: string): void {
+  const leftovers = processesWhere(cmdline => cmdline.includes(`${dir}/`));
+  for (const pid of [...leftovers, ...leftovers.flatMap(pid => descendants(pid))]) {
+    try {
+      process.kill(pid, `SIGKILL`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
 }
 
 /** Every process below `pid` (children, their children ...), from /proc. */

@@ -1,9 +1,9 @@
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {execa} from 'execa';
 
-import {importBusybox, makeNode, outcome, PCLUSTER, SHIMS, type Outcome, type TestNode} from './node.js';
+import {importBusybox, makeNode, outcome, PCLUSTER, processesWhere, SHIMS, type Outcome, type TestNode} from './node.js';
 
 /** Shared-store helpers: run pcluster as a node would, build images, count what is mounted. */
 
@@ -68,19 +68,7 @@ export function mountsOfType(type: string, under = ``): string[] {
 }
 
 export function watcherProcesses(stateDir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync(`/proc`)) {
-    if (!/^\d+$/.test(entry))
-      continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, `utf8`);
-      if (cmdline.includes(`pcluster-mount`) && cmdline.includes(`--watch`) && cmdline.includes(stateDir))
-        pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
+  return processesWhere(cmdline => cmdline.includes(`pcluster-mount`) && cmdline.includes(`--watch`) && cmdline.includes(stateDir));
 }
 
 /** Waits until `check` holds (polling), or fails with `what` after `seconds`. */

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
-import {descendants, importBusybox, makeNode, PCLUSTER, type TestNode} from '../helpers/node.js';
+import {descendants, importBusybox, makeNode, PCLUSTER, processesWhere, type TestNode} from '../helpers/node.js';
 import {startRegistry} from '../helpers/registry.js';
 import {mountSshfs} from '../helpers/sshfs.js';
 import {buildImage, copyImage, eventually, initStore, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
@@ -71,16 +71,6 @@ async function verified(t: {is: (a: unknown, b: unknown, message?: string) => vo
   t.is(result.exitCode, 0, result.stderr);
 }
 
-/** Processes whose command line (arguments joined by spaces) `matches`. */
-function pidsWhere(matches: (cmdline: string) => boolean): number[] {
-  return readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry)).filter(pid => {
-    try {
-      return matches(readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `));
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
 
 test.serial(`kill -9 of podman during a run: the container is podman's to clean up, then nothing is left`, async t => {
   const node = newNode(`faults-podman`);
@@ -111,11 +101,11 @@ test.serial(`kill -9 of the mount program while it waits for a shared mount: tha
   // Someone holds the mount's lock (a slow release elsewhere): the next start's mount program waits on it.
   const lock = join(state, dir!, `lock`);
   const locker = spawn(`flock`, [`-x`, lock, `sleep`, `60`], {stdio: `ignore`, detached: true});
-  await eventually(`the lock is held`, 10, () => pidsWhere(cmdline => cmdline.startsWith(`flock -x ${lock} `)).length > 0);
+  await eventually(`the lock is held`, 10, () => processesWhere(cmdline => cmdline.startsWith(`flock -x ${lock} `)).length > 0);
   const blocked = pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `true`], env);
   // This node's mount program only (`-o OPTIONS MERGED`, MERGED under the node's graphroot): other
   // test files run theirs at the same time, and killing those failed their containers.
-  const ownPrograms = () => pidsWhere(cmdline => cmdline.includes(`pcluster-mount -o `) && cmdline.includes(` ${node.root}/`));
+  const ownPrograms = () => processesWhere(cmdline => cmdline.includes(`pcluster-mount -o `) && cmdline.includes(` ${node.root}/`));
   await eventually(`the mount program waits`, 30, () => ownPrograms().length > 0);
   // The program and its own children (the flock it waits in, which would hold podman's pipes open).
   const programs = ownPrograms();
