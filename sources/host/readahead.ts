@@ -45,13 +45,18 @@ export function startBinaries(podman: string, parsed: PodmanArgv, exists: (path:
   ].filter((path): path is string => path !== undefined);
 }
 
-/** Reads the files into the page cache in a background process that outlives this one; never waits, never fails. */
-export function readAhead(files: readonly string[]): void {
+/**
+ * Reads the files into the page cache in a background process that outlives this one; never fails.
+ * The promise says whether the reader read every file to its end: nothing on the run path waits for
+ * it, a test does.
+ */
+export function readAhead(files: readonly string[]): Promise<boolean> {
   try {
     const reader = execa(`cat`, [`--`, ...files], {stdio: `ignore`, detached: true, reject: false});
-    reader.catch(() => {});
     reader.unref();
+    return reader.then(result => result.exitCode === 0, () => false);
   } catch {
     // A read-ahead is only ever a hint.
+    return Promise.resolve(false);
   }
 }

@@ -125,7 +125,7 @@ function readAheadWhenCold(launch: Launch, parsed: PodmanArgv): void {
   if (!startedCold())
     return;
   const files = startBinaries(launch.podman, parsed);
-  readAhead(files);
+  void readAhead(files);
   log().info({files}, `cold page cache: reading podman's programs ahead`);
 }
 
