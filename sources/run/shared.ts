@@ -122,11 +122,12 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
 
 /** On a cold page cache, podman's programs are read while the stores answer (host/readahead.ts). */
 function readAheadWhenCold(launch: Launch, parsed: PodmanArgv): void {
-  if (!startedCold())
+  const majorFaults = process.resourceUsage().majorPageFault;
+  if (!startedCold(majorFaults))
     return;
   const files = startBinaries(launch.podman, parsed);
   void readAhead(files);
-  log().info({files}, `cold page cache: reading podman's programs ahead`);
+  log().info({files, majorFaults}, `cold page cache: reading podman's programs ahead`);
 }
 
 /**

@@ -5,7 +5,7 @@ import test from 'ava';
 import {execa} from 'execa';
 
 import {defaultLogFile} from '../../sources/config/load.js';
-import {readAhead} from '../../sources/host/readahead.js';
+import {COLD_START_FAULTS, readAhead} from '../../sources/host/readahead.js';
 import {PCLUSTER, REAL_PODMAN} from '../helpers/node.js';
 import {busyboxStore, storeEnv, type BusyboxStore} from '../helpers/store.js';
 
@@ -72,8 +72,8 @@ test.serial(`readAhead reads the files into the page cache in a process of its o
 });
 
 /** The log records of this node that say a read-ahead ran. */
-function readAheadRecords(): Array<{files: string[]}> {
-  return readFileSync(defaultLogFile(fixture.reader.env), `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {msg: string, files: string[]})
+function readAheadRecords(): Array<{files: string[], majorFaults: number}> {
+  return readFileSync(defaultLogFile(fixture.reader.env), `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {msg: string, files: string[], majorFaults: number})
     .filter(record => record.msg.startsWith(`cold page cache`));
 }
 
@@ -90,12 +90,17 @@ test.serial(`a cold start reads podman's programs ahead, a warm one does not; th
   t.deepEqual(await run(), {exitCode: 7, stdout: `from-store`, stderr: ``});
   const records = readAheadRecords();
   t.is(records.length, 1);
+  t.true(records[0]!.majorFaults >= COLD_START_FAULTS, `the record gives the start's own count: ${records[0]!.majorFaults}`);
   t.is(records[0]!.files[0], REAL_PODMAN);
   t.true(records[0]!.files.some(file => file.endsWith(`/runc`)), `the runtime is read too: ${records[0]!.files.join(` `)}`);
 
   // A warm node has run Node many times; one start faults in only the pages it touched, and the next
-  // may touch others (seen: a second start with 3 major faults).
+  // may touch others (seen: a second start with 3 major faults). So Node's copy is read whole first.
   execFileSync(`cat`, [node], {stdio: `ignore`});
   t.deepEqual(await run(), {exitCode: 7, stdout: `from-store`, stderr: ``});
-  t.is(readAheadRecords().length, 1, `the warm start found Node in memory`);
+  // On a machine short of memory the kernel may drop Node's pages again before the second start (a
+  // 400 MiB memory cgroup with a streaming writer beside: every time). That start is cold by its own
+  // count, and its read-ahead must say so; otherwise it found Node in memory and read nothing ahead.
+  const after = readAheadRecords().slice(1);
+  t.true(after.length === 0 || (after.length === 1 && after[0]!.majorFaults >= COLD_START_FAULTS), JSON.stringify(after));
 });
