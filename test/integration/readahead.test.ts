@@ -95,7 +95,8 @@ test.serial(`a cold start reads podman's programs ahead, a warm one does not; th
   t.true(records[0]!.files.some(file => file.endsWith(`/runc`)), `the runtime is read too: ${records[0]!.files.join(` `)}`);
 
   // A warm node has run Node many times; one start faults in only the pages it touched, and the next
-  // may touch others (seen: a second start with 3 major faults). So Node's copy is read whole first.
+  // may touch others (seen once: a second start that counted as cold). So Node's copy is read whole
+  // first.
   execFileSync(`cat`, [node], {stdio: `ignore`});
   t.deepEqual(await run(), {exitCode: 7, stdout: `from-store`, stderr: ``});
   // On a machine short of memory the kernel may drop Node's pages again before the second start (a
