@@ -16,7 +16,7 @@ import {globalValue, type PodmanArgv} from '../podman/argv.js';
 /** Major page faults of our own start from which the cache counts as cold (warm starts have 0 or 1). */
 export const COLD_START_FAULTS = 3;
 
-export function startedCold(majorFaults = process.resourceUsage().majorPageFault): boolean {
+export function startedCold(majorFaults: number): boolean {
   return majorFaults >= COLD_START_FAULTS;
 }
 

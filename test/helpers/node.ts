@@ -125,8 +125,12 @@ export function processesWhere(matches: (cmdline: string) => boolean): number[] 
  * database. Both go, with anything else still running on the node's files.
  */
 function killLeftovers(dir: string): void {
-  const leftovers = processesWhere(cmdline => cmdline.includes(`${dir}/`));
-  for (const pid of [...leftovers, ...leftovers.flatMap(pid => descendants(pid))]) {
+  killWithDescendants(processesWhere(cmdline => cmdline.includes(`${dir}/`)));
+}
+
+/** SIGKILL to each process and everything below it; one that ended meanwhile is skipped. */
+export function killWithDescendants(pids: readonly number[]): void {
+  for (const pid of [...pids, ...pids.flatMap(pid => descendants(pid))]) {
     try {
       process.kill(pid, `SIGKILL`);
     } catch {

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
-import {descendants, importBusybox, makeNode, PCLUSTER, processesWhere, type TestNode} from '../helpers/node.js';
+import {importBusybox, killWithDescendants, makeNode, PCLUSTER, processesWhere, type TestNode} from '../helpers/node.js';
 import {startRegistry} from '../helpers/registry.js';
 import {mountSshfs} from '../helpers/sshfs.js';
 import {buildImage, copyImage, eventually, initStore, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
@@ -71,7 +71,6 @@ async function verified(t: {is: (a: unknown, b: unknown, message?: string) => vo
   t.is(result.exitCode, 0, result.stderr);
 }
 
-
 test.serial(`kill -9 of podman during a run: the container is podman's to clean up, then nothing is left`, async t => {
   const node = newNode(`faults-podman`);
   const env = storeEnv(node, store, {PCLUSTER_STRICT: `1`});
@@ -108,14 +107,7 @@ test.serial(`kill -9 of the mount program while it waits for a shared mount: tha
   const ownPrograms = () => processesWhere(cmdline => cmdline.includes(`pcluster-mount -o `) && cmdline.includes(` ${node.root}/`));
   await eventually(`the mount program waits`, 30, () => ownPrograms().length > 0);
   // The program and its own children (the flock it waits in, which would hold podman's pipes open).
-  const programs = ownPrograms();
-  for (const pid of [...programs, ...programs.flatMap(pid => descendants(pid))]) {
-    try {
-      process.kill(pid, `SIGKILL`);
-    } catch {
-      // A helper of it that ended meanwhile.
-    }
-  }
+  killWithDescendants(ownPrograms());
   const failed = await blocked;
   t.not(failed.exitCode, 0, `podman reports the failed mount`);
   process.kill(-locker.pid!, `SIGKILL`); // flock and its sleep, which holds the lock too
