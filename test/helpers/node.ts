@@ -139,19 +139,26 @@ export function killWithDescendants(pids: readonly number[]): void {
   }
 }
 
+/** The parent of `pid` (from /proc/PID/stat, after the command name, which may hold spaces), or null once it is gone. */
+export function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, `utf8`);
+    return Number(stat.slice(stat.lastIndexOf(`)`) + 2).split(` `)[1]);
+  } catch {
+    return null;
+  }
+}
+
 /** Every process below `pid` (children, their children ...), from /proc. */
 export function descendants(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync(`/proc`)) {
     if (!/^\d+$/.test(entry))
       continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, `utf8`);
-      const parent = Number(stat.slice(stat.lastIndexOf(`)`) + 2).split(` `)[1]);
+    const parent = parentOf(Number(entry));
+    // null: the process exited while we looked.
+    if (parent !== null)
       children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // The process exited while we looked.
-    }
   }
   const found: number[] = [];
   const queue = [...(children.get(pid) ?? [])];

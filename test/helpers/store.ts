@@ -3,7 +3,7 @@ import {mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {execa} from 'execa';
 
-import {importBusybox, makeNode, outcome, PCLUSTER, processesWhere, SHIMS, type Outcome, type TestNode} from './node.js';
+import {importBusybox, makeNode, outcome, parentOf, PCLUSTER, processesWhere, SHIMS, type Outcome, type TestNode} from './node.js';
 
 /** Shared-store helpers: run pcluster as a node would, build images, count what is mounted. */
 
@@ -67,8 +67,14 @@ export function mountsOfType(type: string, under = ``): string[] {
   }).filter(mount => mount.type === type && mount.point.startsWith(under)).map(mount => mount.point);
 }
 
+/**
+ * The mount program's watchers for squash mounts under `stateDir`. A watcher's `$(...)` is a forked
+ * shell with the watcher's own command line for as long as it runs (live_users takes a while with 50
+ * records): such a child is part of its watcher, not a second one.
+ */
 export function watcherProcesses(stateDir: string): number[] {
-  return processesWhere(cmdline => cmdline.includes(`pcluster-mount`) && cmdline.includes(`--watch`) && cmdline.includes(stateDir));
+  const matching = processesWhere(cmdline => cmdline.includes(`pcluster-mount`) && cmdline.includes(`--watch`) && cmdline.includes(stateDir));
+  return matching.filter(pid => !matching.includes(parentOf(pid) ?? -1));
 }
 
 /** Waits until `check` holds (polling), or fails with `what` after `seconds`. */

@@ -55,12 +55,16 @@ async function settled(stateDir = state): Promise<void> {
 
 test.serial(`50 concurrent containers of one image share exactly one squash mount, released after the last`, async t => {
   const started = await Promise.all(Array.from({length: 50}, () => direct([`run`, `-d`, `--network`, `none`, `localhost/app:1`, `sleep`, `600`])));
-  for (const result of started)
-    t.is(result.exitCode, 0, result.stderr);
-  t.is(mountsOfType(`squashfs`, state).length, 1);
-  t.is(watcherProcesses(state).length, 1);
-  const removed = await runner.podman([`rm`, `-f`, `-t0`, ...started.map(result => result.stdout.trim())]);
-  t.is(removed.exitCode, 0, removed.stderr);
+  try {
+    for (const result of started)
+      t.is(result.exitCode, 0, result.stderr);
+    t.is(mountsOfType(`squashfs`, state).length, 1);
+    t.is(watcherProcesses(state).length, 1);
+  } finally {
+    // Also when an assertion failed: 50 containers left running would fail every later test here.
+    const removed = await runner.podman([`rm`, `-f`, `-t0`, ...started.map(result => result.stdout.trim()).filter(Boolean)]);
+    t.is(removed.exitCode, 0, removed.stderr);
+  }
   await settled();
   t.pass();
 });
