@@ -66,6 +66,16 @@ export interface ImageRecord {
   readonly layer?: string;
   readonly created?: string;
   readonly digest?: string;
+  /** Keys of the image's metadata files (manifest, config ...): bigDataFileName gives each file's name. */
+  readonly 'big-data-names'?: readonly string[] | null;
+}
+
+/**
+ * The file holding one of an image's metadata items in `overlay-images/ID/`, named as containers-storage
+ * names it (makeBigDataBaseName): the key itself when it is all `.0-9a-z`, else `=` and its base64.
+ */
+export function bigDataFileName(key: string): string {
+  return /^[.0-9a-z]*$/.test(key) ? key : `=${Buffer.from(key, `utf8`).toString(`base64`)}`;
 }
 
 export type StoreFormat = `squash` | `exploded` | `empty` | `not-a-store`;
@@ -109,7 +119,12 @@ function isImageRecord(value: unknown): value is ImageRecord {
   const record = value as Record<string, unknown>;
   return typeof record.id === `string` && /^[0-9a-f]{64}$/.test(record.id)
     && (record.layer === undefined || (typeof record.layer === `string` && /^[0-9a-f]{64}$/.test(record.layer)))
-    && (record.names === undefined || record.names === null || (Array.isArray(record.names) && record.names.every(name => typeof name === `string`)));
+    && (record.names === undefined || record.names === null || isStringList(record.names))
+    && (record[`big-data-names`] === undefined || record[`big-data-names`] === null || isStringList(record[`big-data-names`]));
+}
+
+function isStringList(value: unknown): boolean {
+  return Array.isArray(value) && value.every(item => typeof item === `string`);
 }
 
 /** containers-storage's record of a layer, as far as pcluster reads it (the rest is kept as is). */

@@ -1,9 +1,9 @@
 import {createHash, randomBytes} from 'node:crypto';
-import {copyFile, mkdir, readdir, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
+import {copyFile, mkdir, rename, rm, stat, symlink, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 
 import type {StoreImage} from './catalog.js';
-import {IMAGES_JSON, LAYERS_JSON, layerDiffPath, layerTarSplit, LOCK_FILES, readLayerLink, readLayerRecords, type LayerRecord} from './layout.js';
+import {bigDataFileName, IMAGES_JSON, LAYERS_JSON, layerDiffPath, layerTarSplit, LOCK_FILES, readLayerLink, readLayerRecords, type LayerRecord} from './layout.js';
 
 /**
  * A node-local shadow of one image of a shared store: its records (images.json and layers.json
@@ -69,21 +69,23 @@ async function isShadow(path: string): Promise<boolean> {
 async function build(dir: string, store: string, image: StoreImage): Promise<void> {
   if (image.layer === null)
     throw new Error(`image ${image.id} of ${store} has no layer`);
-  const metadata = join(store, `overlay-images`, image.id);
-  const [allLayers, metadataFiles] = await Promise.all([readLayerRecords(store), readdir(metadata)]);
-  const layers = layerChain(allLayers, image.layer);
-
   for (const sub of [`overlay-images`, `overlay-layers`, join(`overlay`, `l`), join(`overlay-images`, image.id)])
     await mkdir(join(dir, sub), {recursive: true});
+  // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
+  // Named from the record rather than listed: a directory listing would be one more round trip first.
+  const metadata = join(store, `overlay-images`, image.id);
+  const metadataFiles = (image.record[`big-data-names`] ?? []).map(bigDataFileName);
+  const [allLayers] = await Promise.all([
+    readLayerRecords(store),
+    ...metadataFiles.map(file => copyFile(join(metadata, file), join(dir, `overlay-images`, image.id, file))),
+  ]);
+  const layers = layerChain(allLayers, image.layer);
+
   for (const lock of LOCK_FILES)
     await writeFile(join(dir, lock), ``);
   await writeFile(join(dir, IMAGES_JSON), JSON.stringify([image.record]));
   await writeFile(join(dir, LAYERS_JSON), JSON.stringify(layers));
-  await Promise.all([
-    // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
-    ...metadataFiles.map(file => copyFile(join(metadata, file), join(dir, `overlay-images`, image.id, file))),
-    ...layers.map(layer => shadowLayer(dir, store, layer, layer.id === image.layer ? image.link : null)),
-  ]);
+  await Promise.all(layers.map(layer => shadowLayer(dir, store, layer, layer.id === image.layer ? image.link : null)));
   if (image.link !== null && image.sideCar !== null)
     await symlink(image.sideCar, join(dir, `overlay`, `l`, `${image.link}.squash`));
   // Last: its presence marks a complete shadow.

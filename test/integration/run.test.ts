@@ -90,8 +90,11 @@ test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulli
   const shadows = readdirSync(join(nodeB.dir, `shadows`));
   t.is(shadows.length, 1);
   t.is(readFileSync(join(nodeB.dir, `shadows`, shadows[0]!, `.pcluster-store`), `utf8`), `${realpathSync(store)}\n`);
-  const shadowImages = JSON.parse(readFileSync(join(nodeB.dir, `shadows`, shadows[0]!, `overlay-images`, `images.json`), `utf8`)) as Array<{names: string[]}>;
+  const shadowImages = JSON.parse(readFileSync(join(nodeB.dir, `shadows`, shadows[0]!, `overlay-images`, `images.json`), `utf8`)) as Array<{id: string, names: string[]}>;
   t.deepEqual(shadowImages.map(image => image.names), [[`localhost/big:1`]]);
+  // The image's metadata files are named from its record (no directory listing): exactly the store's.
+  const metadata = (root: string) => readdirSync(join(root, `overlay-images`, shadowImages[0]!.id)).sort();
+  t.deepEqual(metadata(join(nodeB.dir, `shadows`, shadows[0]!)), metadata(store));
 });
 
 test.serial(`16 simultaneous first uses from 16 graphroots: one migration, 16 containers, a clean store`, async t => {
