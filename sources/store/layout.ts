@@ -119,12 +119,12 @@ function isImageRecord(value: unknown): value is ImageRecord {
   const record = value as Record<string, unknown>;
   return typeof record.id === `string` && /^[0-9a-f]{64}$/.test(record.id)
     && (record.layer === undefined || (typeof record.layer === `string` && /^[0-9a-f]{64}$/.test(record.layer)))
-    && (record.names === undefined || record.names === null || isStringList(record.names))
-    && (record[`big-data-names`] === undefined || record[`big-data-names`] === null || isStringList(record[`big-data-names`]));
+    && isOptionalStringList(record.names) && isOptionalStringList(record[`big-data-names`]);
 }
 
-function isStringList(value: unknown): boolean {
-  return Array.isArray(value) && value.every(item => typeof item === `string`);
+/** containers-storage leaves a list out, or writes null, when it is empty. */
+function isOptionalStringList(value: unknown): boolean {
+  return value === undefined || value === null || (Array.isArray(value) && value.every(item => typeof item === `string`));
 }
 
 /** containers-storage's record of a layer, as far as pcluster reads it (the rest is kept as is). */

@@ -69,15 +69,15 @@ async function isShadow(path: string): Promise<boolean> {
 async function build(dir: string, store: string, image: StoreImage): Promise<void> {
   if (image.layer === null)
     throw new Error(`image ${image.id} of ${store} has no layer`);
-  for (const sub of [`overlay-images`, `overlay-layers`, join(`overlay`, `l`), join(`overlay-images`, image.id)])
+  const metadataDir = join(`overlay-images`, image.id);
+  for (const sub of [`overlay-images`, `overlay-layers`, join(`overlay`, `l`), metadataDir])
     await mkdir(join(dir, sub), {recursive: true});
   // The image's metadata (manifest, config ...): small, and podman reads them several times per start.
   // Named from the record rather than listed: a directory listing would be one more round trip first.
-  const metadata = join(store, `overlay-images`, image.id);
   const metadataFiles = (image.record[`big-data-names`] ?? []).map(bigDataFileName);
   const [allLayers] = await Promise.all([
     readLayerRecords(store),
-    ...metadataFiles.map(file => copyFile(join(metadata, file), join(dir, `overlay-images`, image.id, file))),
+    ...metadataFiles.map(file => copyFile(join(store, metadataDir, file), join(dir, metadataDir, file))),
   ]);
   const layers = layerChain(allLayers, image.layer);
 
