@@ -37,8 +37,13 @@ http:
   return {
     address,
     stop: async () => {
+      // It may be gone already: a node's cleanup kills what runs on its files, and a registry kept
+      // under a node's directory is such a process. Its exit event has then been and gone.
+      if (child.exitCode !== null || child.signalCode !== null)
+        return;
+      const exited = new Promise(resolve => child.once(`exit`, resolve));
       child.kill();
-      await new Promise(resolve => child.once(`exit`, resolve));
+      await exited;
     },
   };
 }
