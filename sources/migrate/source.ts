@@ -74,7 +74,10 @@ interface InspectData {
 async function inspect(context: SourceContext, raw: string): Promise<SourceImage | null> {
   const result = await execa(context.podman, [...context.globals, `image`, `inspect`, raw], {reject: false, stdin: `ignore`});
   if (result.failed) {
-    if (/image not known|no such image|failed to find image/i.test(result.stderr))
+    // inspect exits 125 for a missing image and for every other failure; `image exists` tells them
+    // apart by its exit code (1: no such image), not by words podman may change.
+    const exists = await execa(context.podman, [...context.globals, `image`, `exists`, raw], {reject: false, stdin: `ignore`});
+    if (exists.exitCode === 1)
       return null;
     throw new UserError(`cannot inspect image ${raw}: ${failureLine(result)}`);
   }

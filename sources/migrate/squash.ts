@@ -5,7 +5,7 @@ import {execa} from 'execa';
 import type {SquashCompressor} from '../config/schema.js';
 import {UserError} from '../errors.js';
 import {findTool} from '../host/facts.js';
-import {failureLine} from '../podman/podman.js';
+import {failureLine, isPodmanLogRecord} from '../podman/podman.js';
 import type {SourceContext} from './source.js';
 
 /**
@@ -70,9 +70,12 @@ function levelOption(compression: SquashCompressor): string {
   return `-Xcompression-level`;
 }
 
-/** mksquashfs reports what it skips on stderr, one line per file or attribute. */
+/**
+ * mksquashfs reports what it skips on stderr, one line per file or attribute; it has no other format
+ * for it. Rootless, it runs under `podman unshare`, whose own log records share that stderr.
+ */
 export function parseMksquashfsWarnings(stderr: string): string[] {
-  const lines = stderr.split(`\n`).map(line => line.trim()).filter(Boolean);
+  const lines = stderr.split(`\n`).map(line => line.trim()).filter(line => line !== `` && !isPodmanLogRecord(line));
   return [...new Set(lines.filter(line => /unrecognised|failed to|cannot|skipping|warning|ignoring/i.test(line)))];
 }
 

@@ -156,6 +156,9 @@ async function storesFor(found: Found, stores: readonly UsableStore[], rootless:
   }
 }
 
+// podman 4 keeps its database in libpod/bolt_state.db, podman 5 in db.sql (sqlite), both in the graphroot.
+const PODMAN_DATABASES = [join(`libpod`, `bolt_state.db`), `db.sql`];
+
 /**
  * Shared stores need the overlay driver. When nothing configures a driver, podman picks overlay as
  * root but vfs rootless (podman 4 without a storage.conf), and its database remembers the driver a
@@ -175,7 +178,7 @@ function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: bo
   const has = (entry: string) => existsSync(join(graphRoot, entry));
   if (has(`vfs`) && !has(`overlay`))
     throw new Fallback(`podman's storage ${graphRoot} uses the vfs driver; shared stores need overlay (set driver = "overlay" in storage.conf; existing local images must be pulled again)`);
-  if (rootless && (has(`overlay`) || !has(join(`libpod`, `bolt_state.db`))))
+  if (rootless && (has(`overlay`) || !PODMAN_DATABASES.some(has)))
     return [`--storage-driver`, `overlay`];
   return [];
 }

@@ -1,4 +1,4 @@
-import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {execa} from 'execa';
@@ -21,40 +21,96 @@ export interface StorePodman {
 
 export async function openStorePodman(podman: string, store: string): Promise<StorePodman> {
   const scratch = await mkdtemp(join(tmpdir(), `pcluster-store-`));
-  const containersConf = join(scratch, `containers.conf`);
-  const storageConf = join(scratch, `storage.conf`);
-  await writeFile(containersConf, [
+  try {
+    const containersConf = join(scratch, `containers.conf`);
+    const storageConf = join(scratch, `storage.conf`);
+    const engine = [
+      `[engine]`,
+      `static_dir = ${tomlString(join(scratch, `libpod`))}`,
+      `tmp_dir = ${tomlString(join(scratch, `tmp`))}`,
+      `volume_path = ${tomlString(join(scratch, `volumes`))}`,
+      `events_logger = "none"`,
+    ];
+    await writeFile(containersConf, [...engine, ``].join(`\n`));
+    await writeFile(storageConf, [
+      `[storage]`,
+      `driver = "overlay"`,
+      `graphroot = ${tomlString(store)}`,
+      // Rootless podman takes its graphroot from here, not from `graphroot`.
+      `rootless_storage_path = ${tomlString(store)}`,
+      `runroot = ${tomlString(join(scratch, `run`))}`,
+      `[storage.options.overlay]`,
+      `skip_mount_home = "true"`,
+      ``,
+    ].join(`\n`));
+    const env = {CONTAINERS_CONF: containersConf, CONTAINERS_STORAGE_CONF: storageConf};
+    // A backend left to podman's choice makes podman 4 record its pick in the graphroot (a file in the
+    // store); naming one it lacks fails every command (podman 5 has no CNI). So podman says which it
+    // has, asked with a scratch graphroot, and the store's config names that one.
+    const backend = await networkBackend(podman, scratch);
+    await writeFile(containersConf, [...engine, `[network]`, `network_backend = ${tomlString(backend)}`, ``].join(`\n`));
+    return {
+      async run(args) {
+        const result = await execa(podman, args, {env, reject: false, stdin: `ignore`});
+        if (result.failed) {
+          throw new UserError(`podman ${args[0]} in store ${store} failed: ${failureLine(result)}`);
+        }
+        return result.stdout;
+      },
+      close: () => rm(scratch, {recursive: true, force: true}),
+    };
+  } catch (error) {
+    await rm(scratch, {recursive: true, force: true});
+    throw error;
+  }
+}
+
+/**
+ * The network backend podman runs with here (`podman info`: host.networkBackend), asked with config
+ * and storage of its own: podman's database remembers the graphroot it was first used with and
+ * prefers it to storage.conf's, so the query must not share the store podman's static_dir.
+ */
+async function networkBackend(podman: string, scratch: string): Promise<string> {
+  const probe = join(scratch, `probe`);
+  await mkdir(probe);
+  const env = {
+    CONTAINERS_CONF: join(probe, `containers.conf`),
+    CONTAINERS_STORAGE_CONF: join(probe, `storage.conf`),
+  };
+  await writeFile(env.CONTAINERS_CONF, [
     `[engine]`,
-    `static_dir = ${tomlString(join(scratch, `libpod`))}`,
-    `tmp_dir = ${tomlString(join(scratch, `tmp`))}`,
-    `volume_path = ${tomlString(join(scratch, `volumes`))}`,
+    `static_dir = ${tomlString(join(probe, `libpod`))}`,
+    `tmp_dir = ${tomlString(join(probe, `tmp`))}`,
+    `volume_path = ${tomlString(join(probe, `volumes`))}`,
     `events_logger = "none"`,
-    `[network]`,
-    `network_backend = "cni"`,
     ``,
   ].join(`\n`));
-  await writeFile(storageConf, [
+  await writeFile(env.CONTAINERS_STORAGE_CONF, [
     `[storage]`,
     `driver = "overlay"`,
-    `graphroot = ${tomlString(store)}`,
-    // Rootless podman takes its graphroot from here, not from `graphroot`.
-    `rootless_storage_path = ${tomlString(store)}`,
-    `runroot = ${tomlString(join(scratch, `run`))}`,
-    `[storage.options.overlay]`,
-    `skip_mount_home = "true"`,
+    `graphroot = ${tomlString(join(probe, `root`))}`,
+    `rootless_storage_path = ${tomlString(join(probe, `root`))}`,
+    `runroot = ${tomlString(join(probe, `run`))}`,
     ``,
   ].join(`\n`));
-  const env = {CONTAINERS_CONF: containersConf, CONTAINERS_STORAGE_CONF: storageConf};
-  return {
-    async run(args) {
-      const result = await execa(podman, args, {env, reject: false, stdin: `ignore`});
-      if (result.failed) {
-        throw new UserError(`podman ${args[0]} in store ${store} failed: ${failureLine(result)}`);
-      }
-      return result.stdout;
-    },
-    close: () => rm(scratch, {recursive: true, force: true}),
-  };
+  const result = await execa(podman, [`info`, `--format`, `json`], {env, reject: false, stdin: `ignore`});
+  if (result.failed)
+    throw new UserError(`podman info failed: ${failureLine(result)}`);
+  const backend = parseNetworkBackend(result.stdout);
+  if (backend === null)
+    throw new UserError(`podman info --format json names no network backend (host.networkBackend)`);
+  return backend;
+}
+
+export function parseNetworkBackend(infoJson: string): string | null {
+  let info: unknown;
+  try {
+    info = JSON.parse(infoJson);
+  } catch {
+    return null;
+  }
+  const backend = (info as {host?: {networkBackend?: unknown}} | null)?.host?.networkBackend;
+  return typeof backend === `string` && /^[a-z][a-z0-9_-]*$/.test(backend) ? backend : null;
 }
 
 /** Runs `body` with a store podman; afterwards the records it rewrote (0600) are opened up again. */
