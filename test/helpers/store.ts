@@ -32,7 +32,8 @@ export async function buildImage(node: TestNode, name: string, containerfile: st
   writeFileSync(join(context, `Containerfile`), containerfile);
   for (const [file, content] of Object.entries(files))
     writeFileSync(join(context, file), content);
-  const result = await node.podman([`build`, `-q`, `--format`, `docker`, `-t`, name, context]);
+  // MKNOD: RUN steps that make device nodes (podman 5 no longer grants it to builds by default).
+  const result = await node.podman([`build`, `-q`, `--cap-add`, `MKNOD`, `--format`, `docker`, `-t`, name, context]);
   if (result.exitCode !== 0)
     throw new Error(`podman build ${name} failed: ${result.stderr}`);
   return imageId(node, name);

@@ -99,7 +99,7 @@ test.serial(`kill -9 of the mount program while it waits for a shared mount: tha
   const [dir] = readdirSync(state);
   // Someone holds the mount's lock (a slow release elsewhere): the next start's mount program waits on it.
   const lock = join(state, dir!, `lock`);
-  const locker = spawn(`flock`, [`-x`, lock, `sleep`, `60`], {stdio: `ignore`, detached: true});
+  const locker = spawn(`flock`, [`-x`, lock, `sleep`, `600`], {stdio: `ignore`, detached: true});
   await eventually(`the lock is held`, 10, () => processesWhere(cmdline => cmdline.startsWith(`flock -x ${lock} `)).length > 0);
   const blocked = pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `true`], env);
   // This node's mount program only (`-o OPTIONS MERGED`, MERGED under the node's graphroot): other

@@ -57,6 +57,11 @@ test.after.always(() => {
     rmSync(dir, {recursive: true, force: true});
 });
 
+/** One of podman's own warnings, as it writes them without a terminal (logrus) or with one (WARN[0000]). */
+function isPodmanWarning(line: string): boolean {
+  return /^time="[^"]*" level=warning msg=/.test(line) || /^WARN\[\d+\] /.test(line);
+}
+
 function diskUsage(path: string): number {
   return Number(execFileSync(`du`, [`-sb`, path], {encoding: `utf8`}).split(`\t`)[0]);
 }
@@ -120,8 +125,9 @@ test.serial(`rootless: keep-id, --user and --uidmap see the image's ownership, f
     const run = await asUser([PCLUSTER, ...graph, `run`, `--rm`, `--network`, `none`, ...options, `--shared-base-layers`, `localhost/rootless:1`, `sh`, `-c`, script], env);
     t.is(run.exitCode, 0, `${options.join(` `)}: ${run.stderr}`);
     t.is(run.stdout, `${user}\n0:0 755\n0:0 644\nhello rootless\n9`, options.join(` `));
-    // Only podman's own rootless warning may remain: no driver mismatch line on the graphroot's second use.
-    t.deepEqual(run.stderr.split(`\n`).filter(line => line !== `` && !line.includes(`is not a shared mount`)), [], options.join(` `));
+    // Only podman's own warnings may remain (rootless "/" is not a shared mount, podman 5's cgroups v1
+    // deprecation): no driver mismatch error on the graphroot's second use, no line of pcluster's.
+    t.deepEqual(run.stderr.split(`\n`).filter(line => line !== `` && !isPodmanWarning(line)), [], options.join(` `));
   }
 });
 
