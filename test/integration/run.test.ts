@@ -140,6 +140,53 @@ test.serial(`the user's storage.conf still applies: their own additional store a
   t.regex(listed.stdout, /localhost\/big:1 true/);
 });
 
+/**
+ * Which of these driver options this podman takes, asked of podman itself (its exit code on a scratch
+ * graphroot): composefs needs containers-storage 1.51+ and mkcomposefs.
+ */
+async function acceptedStorageOptions(node: TestNode, candidates: Record<string, string>): Promise<string[]> {
+  const accepted: string[] = [];
+  for (const [name, storageOpt] of Object.entries(candidates)) {
+    const scratch = join(node.dir, `probe-${name}`);
+    const probe = await execa(`podman`, [`--root`, join(scratch, `root`), `--runroot`, join(scratch, `run`), `--storage-opt`, storageOpt, `info`], {reject: false, env: node.env});
+    if (probe.exitCode === 0)
+      accepted.push(name);
+  }
+  return accepted;
+}
+
+test.serial(`a node with composefs and zstd:chunked pulls on in storage.conf migrates and runs store images`, async t => {
+  const node = newNode(`run-composefs`);
+  // zstd:chunked pulls (pull_options) on every podman tested; composefs where podman takes it.
+  const options = await acceptedStorageOptions(node, {composefs: `overlay.use_composefs=true`});
+  t.log(`composefs ${options.includes(`composefs`) ? `on` : `not supported by this podman`}`);
+  const storageConf = join(node.dir, `storage.conf`);
+  writeFileSync(storageConf, [
+    `[storage]`, `driver = "overlay"`, `graphroot = "${node.root}"`, `runroot = "${node.runroot}"`,
+    `[storage.options]`,
+    `pull_options = {enable_partial_images = "true", use_hard_links = "false", convert_images = "true"}`,
+    `[storage.options.overlay]`,
+    ...(options.includes(`composefs`) ? [`use_composefs = "true"`] : []),
+    ``,
+  ].join(`\n`));
+  const env = {CONTAINERS_STORAGE_CONF: storageConf, PCLUSTER_STRICT: `1`};
+  await importBusybox(node, `localhost/composefs-src:1`);
+  const local = await node.podman([`run`, `--rm`, `--network`, `none`, `localhost/composefs-src:1`, `true`], {env});
+  t.is(local.exitCode, 0, `podman itself runs with these options: ${local.stderr}`);
+  const store = join(node.dir, `store`);
+  initStore(store);
+  const first = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/composefs-src:1`, `sh`, `-c`, `echo first; exit 4`], storeEnv(node, store, env));
+  t.deepEqual([first.exitCode, first.stdout, first.stderr], [4, `first\n`, ``], `migrated on first use and ran from the store`);
+
+  // Another node with the same options and an empty graphroot: the store's image only.
+  const other = newNode(`run-composefs-b`);
+  const otherConf = join(other.dir, `storage.conf`);
+  writeFileSync(otherConf, readFileSync(storageConf, `utf8`).replaceAll(node.root, other.root).replaceAll(node.runroot, other.runroot));
+  const second = await pcluster(other, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/composefs-src:1`, `sh`, `-c`, `ls /bin/busybox; exit 5`], storeEnv(other, store, {...env, CONTAINERS_STORAGE_CONF: otherConf}));
+  t.deepEqual([second.exitCode, second.stdout, second.stderr], [5, `/bin/busybox\n`, ``]);
+  t.is((await other.podman([`images`, `-q`], {env: {CONTAINERS_STORAGE_CONF: otherConf}})).stdout, ``, `nothing pulled`);
+});
+
 test.serial(`pull --shared-base-layers migrates and prints the store image id; the store copy is what runs`, async t => {
   const node = newNode(`run-pull`);
   await importBusybox(node);
