@@ -1,10 +1,10 @@
-import {open, readdir, rm, rename, stat} from 'node:fs/promises';
+import {open, rename, rm, stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {UserError} from '../errors.js';
 import type {ImageReference} from '../podman/reference.js';
 import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
-import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, locksDir, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
+import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, UnreadableError, locksDir, readdirIfExists, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
 import {localWorkerAlive, lockLooksHeld} from './lock.js';
 import type {StorePodman} from './podman.js';
 import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
@@ -13,7 +13,7 @@ import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
  * Store health: what `store verify` reports (and repairs) and what `store gc` sweeps. Every problem is
  * one line naming the image or file, and carries the repair that fixes it.
  */
-export type ProblemKind = `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash`;
+export type ProblemKind = `unreadable` | `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash`;
 
 export interface Problem {
   readonly kind: ProblemKind;
@@ -34,11 +34,15 @@ export async function loadCatalog(store: string): Promise<StoreImage[]> {
   }
 }
 
-/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
+/**
+ * Parts of the store that could not be read are problems too, with no repair: a store is consistent
+ * only when all of it was seen.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
 export async function verifyStore(store: string, lease: number): Promise<Problem[]> {
   const catalog = await loadCatalog(store);
   const problems: Problem[] = [];
-  const activeLocks = await activeLockKeys(store, lease);
+  const activeLocks = await activeLockKeys(store, lease, problems);
   for (const image of catalog) {
     const label = imageLabel(image);
     switch (imageState(image)) {
@@ -60,10 +64,42 @@ export async function verifyStore(store: string, lease: number): Promise<Problem
     }
   }
   problems.push(...duplicateNames(catalog));
-  problems.push(...await orphans(store, catalog));
+  problems.push(...await orphans(store, catalog, problems));
   if (await isPublicStore(store) && !await recordsReadable(store))
     problems.push({kind: `permissions`, message: `${store}: image records are not readable by other users`, repair: () => openUpPermissions(store)});
   return problems;
+}
+
+/**
+ * What `read` returns; when it meets a part of the store it cannot read, that becomes a problem and
+ * `nothing` is returned, so one unreadable directory neither hides the rest of the report nor looks empty.
+ */
+async function readOrReport<T>(problems: Problem[], read: () => Promise<T>, nothing: T): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof UnreadableError))
+      throw error;
+    problems.push(unreadableProblem(error));
+    return nothing;
+  }
+}
+
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
+function unreadableProblem(error: UnreadableError): Problem {
+  return {kind: `unreadable`, message: `${error.path}: cannot be read (${error.code})`, repair: null};
+}
+
+/**
+ * gc and repairs decide what is garbage from the whole store: a half-built image is garbage only when
+ * no live lock says it is being built, a side-car only when no image refers to it. Acting around a
+ * part they could not read could remove live work, so they change nothing at all, and say which path
+ * to fix (a gc run from cron fails every night until someone does, rather than sweeping around it).
+ */
+export function requireReadable(action: string, store: string, problems: readonly Problem[]): void {
+  const unreadable = problems.filter(problem => problem.kind === `unreadable`);
+  if (unreadable.length > 0)
+    throw new UserError(`${action} changed nothing in ${store}: ${unreadable.map(problem => problem.message).join(`; `)}`);
 }
 
 function imageLabel(image: StoreImage): string {
@@ -112,15 +148,15 @@ function duplicateNames(catalog: readonly StoreImage[]): Problem[] {
  * Side-cars and side-car links no image refers to.
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
-async function orphans(store: string, catalog: readonly StoreImage[]): Promise<Problem[]> {
+async function orphans(store: string, catalog: readonly StoreImage[], unreadable: Problem[]): Promise<Problem[]> {
   const links = new Set(catalog.map(image => image.link).filter((link): link is string => link !== null));
   const problems: Problem[] = [];
-  for (const name of await readdir(join(store, SQUASH_DIR)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(join(store, SQUASH_DIR)), [])) {
     const link = name.replace(/\.squash$/, ``);
     if (name.endsWith(`.squash`) && !links.has(link))
       problems.push({kind: `orphan`, message: `${join(store, SQUASH_DIR, name)}: side-car of no image`, repair: () => retireSideCar(store, link)});
   }
-  for (const name of await readdir(join(store, `overlay`, `l`)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(join(store, `overlay`, `l`)), [])) {
     const link = name.replace(/\.squash$/, ``);
     if (name.endsWith(`.squash`) && !links.has(link))
       problems.push({kind: `orphan`, message: `${sideCarLinkPath(store, link)}: side-car link of no layer`, repair: () => rm(sideCarLinkPath(store, link), {force: true})});
@@ -170,9 +206,9 @@ async function recordsReadable(store: string): Promise<boolean> {
 }
 
 /** Source ids whose migration lock is currently held (their half-built images are not garbage). */
-async function activeLockKeys(store: string, lease: number): Promise<Set<string>> {
+async function activeLockKeys(store: string, lease: number, problems: Problem[]): Promise<Set<string>> {
   const keys = new Set<string>();
-  for (const name of await readdir(locksDir(store)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(problems, () => readdirIfExists(locksDir(store)), [])) {
     if (/^[0-9a-f]{64}$/.test(name) && await lockLooksHeld(join(locksDir(store), name), lease))
       keys.add(name);
   }
@@ -188,10 +224,12 @@ export interface GcOptions {
 
 /**
  * What gc would remove, each with its removal. Staging and locks must be silent for a whole lease.
+ * A part of the store it cannot read stops it before it removes anything (requireReadable says why).
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
 export async function collectGarbage(store: string, options: GcOptions): Promise<Problem[]> {
   const now = Date.now();
+  const unreadable: Problem[] = [];
   const garbage: Problem[] = [];
   const silentFor = async (path: string) => {
     try {
@@ -201,23 +239,24 @@ export async function collectGarbage(store: string, options: GcOptions): Promise
       return 0;
     }
   };
-  for (const name of await readdir(locksDir(store)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(locksDir(store)), [])) {
     const lock = join(locksDir(store), name);
     if (!await lockLooksHeld(lock, options.lease * 2))
       garbage.push({kind: `expired-lock`, message: `${lock}: expired lock`, repair: () => breakAside(lock)});
   }
-  for (const name of await readdir(stagingDir(store)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(stagingDir(store)), [])) {
     const dir = join(stagingDir(store), name);
     if (!localWorkerAlive(name) || await silentFor(dir) > options.lease * 2)
       garbage.push({kind: `staging`, message: `${dir}: staging leftover`, repair: () => rm(dir, {recursive: true, force: true})});
   }
-  for (const name of await readdir(trashDir(store)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(trashDir(store)), [])) {
     const file = join(trashDir(store), name);
     const retiredAt = Number(name.split(`-`)[0]);
     if (Number.isFinite(retiredAt) && (now - retiredAt) / 1000 > options.trashAge)
       garbage.push({kind: `trash`, message: `${file}: retired side-car`, repair: () => rm(file, {force: true})});
   }
   const health = await verifyStore(store, options.lease);
+  requireReadable(`store gc`, store, [...unreadable, ...health]);
   garbage.push(...health.filter(problem => problem.kind === `incomplete` || problem.kind === `orphan`));
   return garbage;
 }

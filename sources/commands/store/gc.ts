@@ -16,7 +16,8 @@ export class StoreGcCommand extends Command<PclusterContext> {
     description: `remove what interrupted or superseded work left in a store`,
     details: `
       Removes orphan side-cars and links, half-built images of migrations nobody is running, staging
-      dirs and locks silent for two leases, and retired side-cars older than --trash-age.
+      dirs and locks silent for two leases, and retired side-cars older than --trash-age. Removes
+      nothing when part of the store cannot be read.
     `,
   });
 
