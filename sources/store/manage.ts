@@ -1,11 +1,12 @@
-import {open, rename, rm, stat} from 'node:fs/promises';
+import {open, rm, stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {UserError} from '../errors.js';
+import {progress} from '../log.js';
 import type {ImageReference} from '../podman/reference.js';
 import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
 import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, UnreadableError, locksDir, readdirIfExists, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
-import {localWorkerAlive, lockLooksHeld} from './lock.js';
+import {breakStaleLock, localWorkerAlive, LockWatcher} from './lock.js';
 import type {StorePodman} from './podman.js';
 import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
 
@@ -35,19 +36,27 @@ export async function loadCatalog(store: string): Promise<StoreImage[]> {
 }
 
 /**
+ * The locks of a store as verify and gc watch them (lock.ts says how): one watcher per command, so a
+ * second look (verify --repair, under the store lock) reuses what the first one saw.
+ */
+export function watchLocks(lease: number): LockWatcher {
+  return new LockWatcher(lease, (path, owner) => progress(`watching the lock ${path}${owner ? ` of pid ${owner.pid} on ${owner.host}` : ``} for up to ${lease} s to tell whether its holder is alive`));
+}
+
+/**
  * Parts of the store that could not be read are problems too, with no repair: a store is consistent
  * only when all of it was seen.
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
-export async function verifyStore(store: string, lease: number): Promise<Problem[]> {
+export async function verifyStore(store: string, locks: LockWatcher): Promise<Problem[]> {
   const catalog = await loadCatalog(store);
   const problems: Problem[] = [];
-  const activeLocks = await activeLockKeys(store, lease, problems);
+  const running = await runningMigrations(store, catalog, locks, problems);
   for (const image of catalog) {
     const label = imageLabel(image);
     switch (imageState(image)) {
       case `incomplete`:
-        if (!activeLocks.has(image.marker!.sourceId))
+        if (!running.has(image.marker!.sourceId))
           problems.push({kind: `incomplete`, message: `${label}: marker image without its squash side-car (interrupted migration)`, repair: removeImage(store, image)});
         break;
       case `unsafe-side-car`:
@@ -205,30 +214,39 @@ async function recordsReadable(store: string): Promise<boolean> {
   return true;
 }
 
-/** Source ids whose migration lock is currently held (their half-built images are not garbage). */
-async function activeLockKeys(store: string, lease: number, problems: Problem[]): Promise<Set<string>> {
-  const keys = new Set<string>();
-  for (const name of await readOrReport(problems, () => readdirIfExists(locksDir(store)), [])) {
-    if (/^[0-9a-f]{64}$/.test(name) && await lockLooksHeld(join(locksDir(store), name), lease))
-      keys.add(name);
-  }
-  return keys;
+/**
+ * Source ids of incomplete images whose migration may still be running: their lock is held, or
+ * cannot be read (reported as such). Their half-built images are not garbage. Only these locks are
+ * watched, all at once: verify of a store with no interrupted migration does not wait.
+ */
+async function runningMigrations(store: string, catalog: readonly StoreImage[], locks: LockWatcher, problems: Problem[]): Promise<Set<string>> {
+  const sourceIds = catalog.filter(image => imageState(image) === `incomplete`).map(image => image.marker!.sourceId);
+  const running = new Set<string>();
+  await Promise.all(sourceIds.map(async sourceId => {
+    const sighting = await readOrReport(problems, () => locks.watch(join(locksDir(store), sourceId)), null);
+    if (sighting === null || sighting.state === `held`)
+      running.add(sourceId);
+  }));
+  return running;
 }
 
 export interface GcOptions {
-  /** Seconds a lock or staging dir may go without change before it counts as abandoned. */
-  readonly lease: number;
+  /** Watches the store's locks; its lease is also how long a staging dir may go without change. */
+  readonly locks: LockWatcher;
   /** Seconds a retired side-car stays in the trash. */
   readonly trashAge: number;
 }
 
 /**
- * What gc would remove, each with its removal. Staging and locks must be silent for a whole lease.
- * A part of the store it cannot read stops it before it removes anything (requireReadable says why).
+ * What gc would remove, each with its removal; a part of the store it cannot read stops it before it
+ * removes anything (requireReadable says why). A lock is expired when its holder showed no sign of
+ * life for a whole lease while gc watched (so gc takes up to one lease when a holder on another node
+ * is dead or slow), never because of the times on its files: nodes' clocks differ.
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
 export async function collectGarbage(store: string, options: GcOptions): Promise<Problem[]> {
   const now = Date.now();
+  const lease = options.locks.lease;
   const unreadable: Problem[] = [];
   const garbage: Problem[] = [];
   const silentFor = async (path: string) => {
@@ -239,14 +257,19 @@ export async function collectGarbage(store: string, options: GcOptions): Promise
       return 0;
     }
   };
-  for (const name of await readOrReport(unreadable, () => readdirIfExists(locksDir(store)), [])) {
-    const lock = join(locksDir(store), name);
-    if (!await lockLooksHeld(lock, options.lease * 2))
-      garbage.push({kind: `expired-lock`, message: `${lock}: expired lock`, repair: () => breakAside(lock)});
+  const lockPaths = (await readOrReport(unreadable, () => readdirIfExists(locksDir(store)), [])).map(name => join(locksDir(store), name));
+  const sightings = await Promise.all(lockPaths.map(lock => readOrReport(unreadable, () => options.locks.watch(lock), null)));
+  for (const [index, lock] of lockPaths.entries()) {
+    const sighting = sightings[index];
+    if (sighting?.state === `stale`)
+      garbage.push({kind: `expired-lock`, message: `${lock}: expired lock`, repair: async () => {
+        // One that changed since belongs to a waiter that broke the expired lock first: it stays.
+        await breakStaleLock(lock, sighting);
+      }});
   }
   for (const name of await readOrReport(unreadable, () => readdirIfExists(stagingDir(store)), [])) {
     const dir = join(stagingDir(store), name);
-    if (!localWorkerAlive(name) || await silentFor(dir) > options.lease * 2)
+    if (!localWorkerAlive(name) || await silentFor(dir) > lease * 2)
       garbage.push({kind: `staging`, message: `${dir}: staging leftover`, repair: () => rm(dir, {recursive: true, force: true})});
   }
   for (const name of await readOrReport(unreadable, () => readdirIfExists(trashDir(store)), [])) {
@@ -255,15 +278,10 @@ export async function collectGarbage(store: string, options: GcOptions): Promise
     if (Number.isFinite(retiredAt) && (now - retiredAt) / 1000 > options.trashAge)
       garbage.push({kind: `trash`, message: `${file}: retired side-car`, repair: () => rm(file, {force: true})});
   }
-  const health = await verifyStore(store, options.lease);
+  const health = await verifyStore(store, options.locks);
   requireReadable(`store gc`, store, [...unreadable, ...health]);
   garbage.push(...health.filter(problem => problem.kind === `incomplete` || problem.kind === `orphan`));
   return garbage;
-}
-
-async function breakAside(lock: string): Promise<void> {
-  const aside = `${lock}.gc-${process.pid}`;
-  await rename(lock, aside).then(() => rm(aside, {recursive: true, force: true}), () => {});
 }
 
 export async function findStoreImages(store: string, references: ReadonlyArray<{raw: string, reference: ImageReference}>): Promise<StoreImage[]> {

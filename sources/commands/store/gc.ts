@@ -5,7 +5,7 @@ import type {PclusterContext} from '../../cli.js';
 import {report} from '../../log.js';
 import {STORE_LOCK} from '../../store/layout.js';
 import {withStoreLock} from '../../store/lock.js';
-import {collectGarbage} from '../../store/manage.js';
+import {collectGarbage, watchLocks} from '../../store/manage.js';
 import {withStorePodman} from '../../store/podman.js';
 import {selectStore} from '../../store/select.js';
 
@@ -16,8 +16,9 @@ export class StoreGcCommand extends Command<PclusterContext> {
     description: `remove what interrupted or superseded work left in a store`,
     details: `
       Removes orphan side-cars and links, half-built images of migrations nobody is running, staging
-      dirs and locks silent for two leases, and retired side-cars older than --trash-age. Removes
-      nothing when part of the store cannot be read.
+      dirs silent for two leases, locks whose holder showed no sign of life for a whole lease while gc
+      watched (so gc can take up to migrate.lock_lease when a holder on another node is dead), and
+      retired side-cars older than --trash-age. Removes nothing when part of the store cannot be read.
     `,
   });
 
@@ -30,8 +31,10 @@ export class StoreGcCommand extends Command<PclusterContext> {
   override async execute(): Promise<number> {
     const {launch, config} = this.context;
     const store = await selectStore(config, this.store);
+    // Watched under the store lock, like everything gc decides: publishers wait meanwhile (at most a
+    // lease, well within migrate.lock_wait), and nothing gc saw can be published over behind its back.
     await withStoreLock(store, STORE_LOCK, config.migrate, async () => {
-      const garbage = await collectGarbage(store, {lease: config.migrate.lockLease, trashAge: this.trashAge});
+      const garbage = await collectGarbage(store, {locks: watchLocks(config.migrate.lockLease), trashAge: this.trashAge});
       await withStorePodman(launch.podman, store, async storePodman => {
         for (const item of garbage) {
           await item.repair?.(storePodman);
