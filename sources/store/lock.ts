@@ -281,8 +281,27 @@ async function breakIfUnchanged(path: string, key: string): Promise<boolean> {
 
 /** For work named `HOST-PID-...` (staging dirs): false only when it was ours and the process is gone. */
 export function localWorkerAlive(name: string): boolean {
-  const match = /^(.*)-(\d+)-[^-]*$/.exec(name);
+  const match = WORKER_NAME.exec(name);
   return match === null || match[1] !== hostname() || processAlive(Number(match[2]));
+}
+
+const WORKER_NAME = /^(.*)-(\d+)-[^-]*$/;
+
+/**
+ * Whether a staging dir `HOST-PID-...` may still be in use. A migration builds in its staging dir only
+ * while it holds its image's lock, whose owner names the same host and pid: so the dir is a leftover
+ * once no lock seen held names its maker (or its maker was a process on this host that is gone).
+ * Never judged by how long ago the dir changed: squashing a large image writes one file in it for many
+ * minutes, and its times are another node's (or the file server's) clock.
+ */
+export function stagingInUse(name: string, held: readonly LockSighting[]): boolean {
+  const match = WORKER_NAME.exec(name);
+  if (match === null)
+    return true; // Not named by a migration: not ours to judge.
+  if (!localWorkerAlive(name))
+    return false;
+  // A held lock whose owner file was caught half-written could be anyone's.
+  return held.some(({owner}) => owner === null || (owner.host === match[1] && owner.pid === Number(match[2])));
 }
 
 function processAlive(pid: number): boolean {

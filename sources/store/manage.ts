@@ -6,7 +6,7 @@ import {progress} from '../log.js';
 import type {ImageReference} from '../podman/reference.js';
 import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
 import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, UnreadableError, locksDir, readdirIfExists, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
-import {breakStaleLock, localWorkerAlive, LockWatcher} from './lock.js';
+import {breakStaleLock, LockWatcher, stagingInUse, type LockSighting} from './lock.js';
 import type {StorePodman} from './podman.js';
 import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
 
@@ -231,7 +231,7 @@ async function runningMigrations(store: string, catalog: readonly StoreImage[], 
 }
 
 export interface GcOptions {
-  /** Watches the store's locks; its lease is also how long a staging dir may go without change. */
+  /** Watches the store's locks (which also tell whose staging dirs are in use). */
   readonly locks: LockWatcher;
   /** Seconds a retired side-car stays in the trash. */
   readonly trashAge: number;
@@ -246,17 +246,11 @@ export interface GcOptions {
  */
 export async function collectGarbage(store: string, options: GcOptions): Promise<Problem[]> {
   const now = Date.now();
-  const lease = options.locks.lease;
   const unreadable: Problem[] = [];
   const garbage: Problem[] = [];
-  const silentFor = async (path: string) => {
-    try {
-      const info = await stat(path);
-      return (now - Math.max(info.mtimeMs, info.ctimeMs)) / 1000;
-    } catch {
-      return 0;
-    }
-  };
+  // Staging is listed before the locks: a migration takes its lock before it makes its staging dir,
+  // so the maker of every dir listed here has its lock among those watched next.
+  const staging = await readOrReport(unreadable, () => readdirIfExists(stagingDir(store)), []);
   const lockPaths = (await readOrReport(unreadable, () => readdirIfExists(locksDir(store)), [])).map(name => join(locksDir(store), name));
   const sightings = await Promise.all(lockPaths.map(lock => readOrReport(unreadable, () => options.locks.watch(lock), null)));
   for (const [index, lock] of lockPaths.entries()) {
@@ -267,9 +261,10 @@ export async function collectGarbage(store: string, options: GcOptions): Promise
         await breakStaleLock(lock, sighting);
       }});
   }
-  for (const name of await readOrReport(unreadable, () => readdirIfExists(stagingDir(store)), [])) {
+  const held = sightings.filter((sighting): sighting is LockSighting => sighting?.state === `held`);
+  for (const name of staging) {
     const dir = join(stagingDir(store), name);
-    if (!localWorkerAlive(name) || await silentFor(dir) > lease * 2)
+    if (!stagingInUse(name, held))
       garbage.push({kind: `staging`, message: `${dir}: staging leftover`, repair: () => rm(dir, {recursive: true, force: true})});
   }
   for (const name of await readOrReport(unreadable, () => readdirIfExists(trashDir(store)), [])) {

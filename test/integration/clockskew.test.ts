@@ -1,6 +1,7 @@
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {setTimeout as sleep} from 'node:timers/promises';
 import test from 'ava';
 
 import {busyboxStore, pcluster, type BusyboxStore} from '../helpers/store.js';
@@ -75,6 +76,21 @@ function remoteLock(skew: number, token: string): {path: string, beat: () => voi
   return {path, beat};
 }
 
+/**
+ * The holder's staging dir, squashing for 10 minutes now: its times are that node's (or the file
+ * server's) clock, and nothing in it changes while mksquashfs writes its one file. (utimes cannot set
+ * a ctime: the live test waits until that, too, is older than two leases.)
+ */
+function remoteStaging(skew: number): string {
+  const path = join(shared.store, `pcluster`, `staging`, `far-node-4242-Ab12Cd`);
+  mkdirSync(join(path, `marker`), {recursive: true});
+  writeFileSync(join(path, `rootfs.squash`), `squashing`);
+  const then = new Date(Date.now() + skew - 10 * 60 * 1000);
+  for (const file of [join(path, `rootfs.squash`), join(path, `marker`), path])
+    utimesSync(file, then, then);
+  return path;
+}
+
 function owner(lock: string): {token: string} {
   return JSON.parse(readFileSync(join(lock, `owner.json`), `utf8`)) as {token: string};
 }
@@ -82,15 +98,19 @@ function owner(lock: string): {token: string} {
 for (const skew of SKEWS) {
   const clock = `${Math.abs(skew / HOURS)} h ${skew < 0 ? `behind` : `ahead of`} ours`;
 
-  test.serial(`a live migration lock whose holder's clock is ${clock} is never broken by verify or gc`, async t => {
+  test.serial(`a live migration whose node's clock is ${clock}: verify and gc never break its lock nor remove its staging dir`, async t => {
     await halfBuilt();
     const lock = remoteLock(skew, `live${skew}`);
+    const staging = remoteStaging(skew);
     // Its heartbeat, every lease/3 as the holder's own would be.
     const heartbeat = setInterval(lock.beat, LEASE * 1000 / 3);
     t.teardown(() => {
       clearInterval(heartbeat);
       rmSync(lock.path, {recursive: true, force: true});
+      rmSync(staging, {recursive: true, force: true});
     });
+    // A long squash: nothing in the staging dir changes for more than two leases.
+    await sleep(2 * LEASE * 1000 + 500);
 
     const verify = await pcluster(shared.builder, [`store`, `verify`, `--store`, shared.store], env);
     t.is(verify.exitCode, 0, `the half-built image is a live migration's, not a problem: ${verify.stderr}`);
@@ -99,14 +119,19 @@ for (const skew of SKEWS) {
       t.is(gc.exitCode, 0, gc.stderr);
       t.is(gc.stderr, `pcluster: nothing to collect in ${shared.store}\n`);
       t.is(owner(lock.path).token, `live${skew}`, `the lock is still its holder's`);
+      t.is(readFileSync(join(staging, `rootfs.squash`), `utf8`), `squashing`, `its staging dir is still there`);
       t.deepEqual(await imageStates(), [`incomplete`], `the migration's half-built image is still there`);
     }
   });
 
-  test.serial(`a migration lock whose holder is gone is broken after a lease of silence, though its times are ${clock}`, async t => {
+  test.serial(`a migration whose holder is gone: gc breaks its lock after a lease of silence and removes its staging dir, though their times are ${clock}`, async t => {
     await halfBuilt();
     const lock = remoteLock(skew, `dead${skew}`);
-    t.teardown(() => rmSync(lock.path, {recursive: true, force: true}));
+    const staging = remoteStaging(skew);
+    t.teardown(() => {
+      rmSync(lock.path, {recursive: true, force: true});
+      rmSync(staging, {recursive: true, force: true});
+    });
 
     const verify = await pcluster(shared.builder, [`store`, `verify`, `--store`, shared.store], env);
     t.is(verify.exitCode, 1);
@@ -116,6 +141,7 @@ for (const skew of SKEWS) {
     t.is(gc.exitCode, 0, gc.stderr);
     t.true(Date.now() - started >= LEASE * 1000, `gc watched the lock for a whole lease`);
     t.true(gc.stderr.includes(`pcluster: removed: ${lock.path}: expired lock\n`), gc.stderr);
+    t.true(gc.stderr.includes(`pcluster: removed: ${staging}: staging leftover\n`), gc.stderr);
     t.regex(gc.stderr, /pcluster: removed: image \S+ .*marker image without its squash side-car/);
     t.deepEqual(await imageStates(), []);
     const clean = await pcluster(shared.builder, [`store`, `verify`, `--store`, shared.store], env);

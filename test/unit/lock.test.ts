@@ -3,7 +3,7 @@ import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 
-import {breakStaleLock, LockWatcher} from '../../sources/store/lock.js';
+import {breakStaleLock, LockWatcher, stagingInUse, type LockSighting} from '../../sources/store/lock.js';
 
 /**
  * Telling live locks from dead ones without comparing clocks: real lock directories in a temporary
@@ -106,4 +106,15 @@ test(`a stale lock unchanged since it was seen stays stale without watching agai
   t.true(seconds < LEASE);
   t.true(await breakStaleLock(lock, again));
   t.false(existsSync(lock));
+});
+
+test(`a staging dir is in use while a lock seen held names its host and pid, whatever its age`, t => {
+  const held = (host: string, pid: number): LockSighting => ({state: `held`, owner: {host, pid, token: `t`, since: ``}, key: `k`});
+  t.true(stagingInUse(`far-node-4242-Ab12Cd`, [held(`far-node`, 4242)]));
+  t.true(stagingInUse(`far.node-a-4242-Ab12Cd`, [held(`far.node-a`, 4242)]), `host names with dashes`);
+  t.false(stagingInUse(`far-node-4242-Ab12Cd`, [held(`far-node`, 4243), held(`near-node`, 4242)]));
+  t.false(stagingInUse(`far-node-4242-Ab12Cd`, []));
+  t.true(stagingInUse(`far-node-4242-Ab12Cd`, [{state: `held`, owner: null, key: `k`}]), `a holder not known yet could be its maker`);
+  t.false(stagingInUse(`${hostname()}-${2 ** 22 + 1}-Ab12Cd`, [held(hostname(), 2 ** 22 + 1)]), `its maker on this host is gone`);
+  t.true(stagingInUse(`not-a-migration`, []), `not named by a migration: left alone`);
 });

@@ -15,10 +15,11 @@ export class StoreGcCommand extends Command<PclusterContext> {
   static override usage = Command.Usage({
     description: `remove what interrupted or superseded work left in a store`,
     details: `
-      Removes orphan side-cars and links, half-built images of migrations nobody is running, staging
-      dirs silent for two leases, locks whose holder showed no sign of life for a whole lease while gc
-      watched (so gc can take up to migrate.lock_lease when a holder on another node is dead), and
-      retired side-cars older than --trash-age. Removes nothing when part of the store cannot be read.
+      Removes orphan side-cars and links, half-built images of migrations nobody is running, locks
+      whose holder showed no sign of life for a whole lease while gc watched (so gc can take up to
+      migrate.lock_lease when a holder on another node is dead), staging dirs of migrations that hold
+      no lock any more, and retired side-cars older than --trash-age. Removes nothing when part of
+      the store cannot be read.
     `,
   });
 
