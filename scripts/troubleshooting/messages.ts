@@ -66,6 +66,9 @@ function fromTypeScript(repo: string, path: string): Message[] {
       else if (node.expression.text === `Fallback`)
         add(node.arguments[0], `fallback`, null);
     }
+    // A subclass of UserError (UnreadableError ...) is a user error too: its message is what it hands to super.
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.SuperKeyword && node.arguments[0] && inUserErrorSubclass(node))
+      add(node.arguments[0], `error`, exitCodeOf(node.arguments[1]));
     if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === `say` && node.arguments[1]) {
       const level = node.arguments[0];
       if (level && ts.isNoSubstitutionTemplateLiteral(level) && (level.text === `warn` || level.text === `error`) && isText(node.arguments[1]))
@@ -83,6 +86,14 @@ function fromTypeScript(repo: string, path: string): Message[] {
   };
   visit(source, false);
   return found;
+}
+
+function inUserErrorSubclass(node: ts.Node): boolean {
+  let scope: ts.Node | undefined = node.parent;
+  while (scope !== undefined && !ts.isClassDeclaration(scope))
+    scope = scope.parent;
+  return scope !== undefined && (scope.heritageClauses ?? []).some(clause => clause.token === ts.SyntaxKind.ExtendsKeyword
+    && clause.types.some(type => ts.isIdentifier(type.expression) && type.expression.text === `UserError`));
 }
 
 function isFunctionLike(node: ts.Node): boolean {

@@ -1,5 +1,8 @@
+import type {Dirent} from 'node:fs';
 import {readdir, readFile, readlink, stat} from 'node:fs/promises';
 import {join} from 'node:path';
+
+import {UserError} from '../errors.js';
 
 /**
  * The on-disk layout of a shared store: containers-storage's own records (overlay driver), the squash
@@ -180,6 +183,39 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * A part of a store that exists but cannot be read (EACCES, EIO, ESTALE ...). Never to be taken for a
+ * missing or empty one: `store verify` reports it, gc and repairs change nothing while it lasts.
+ */
+export class UnreadableError extends UserError {
+  constructor(readonly path: string, readonly code: string) {
+    super(`${path}: cannot be read (${code})`);
+  }
+}
+
+/** `error` of reading `path` as an UnreadableError; anything that is not a filesystem error as it is. */
+export function unreadable(path: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === `string` ? new UnreadableError(path, code) : error;
+}
+
+/**
+ * The entries of a store directory; none when it does not exist. Only ENOENT means "not there": a
+ * directory that exists but cannot be listed is not an empty one, and whoever took it for one would
+ * call a store consistent, or sweep around live work, without a word.
+ */
+export function readdirIfExists(path: string): Promise<string[]>;
+export function readdirIfExists(path: string, options: {withFileTypes: true}): Promise<Dirent[]>;
+export async function readdirIfExists(path: string, options?: {withFileTypes: true}): Promise<string[] | Dirent[]> {
+  try {
+    return options === undefined ? await readdir(path) : await readdir(path, options);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === `ENOENT`)
+      return [];
+    throw unreadable(path, error);
+  }
+}
+
 export async function fileSize(path: string): Promise<number | null> {
   try {
     return (await stat(path)).size;
@@ -194,6 +230,6 @@ export async function summarizeStore(store: string): Promise<StoreSummary> {
     return {format: `not-a-store`, images: 0};
   if (records.length === 0)
     return {format: `empty`, images: 0};
-  const sideCars = await readdir(join(store, SQUASH_DIR)).catch(() => [] as string[]);
+  const sideCars = await readdirIfExists(join(store, SQUASH_DIR));
   return {format: sideCars.some(name => name.endsWith(`.squash`)) ? `squash` : `exploded`, images: records.length};
 }

@@ -1,11 +1,12 @@
-import {open, readdir, rm, rename, stat} from 'node:fs/promises';
+import {open, rm, stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {UserError} from '../errors.js';
+import {progress} from '../log.js';
 import type {ImageReference} from '../podman/reference.js';
 import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
-import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, locksDir, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
-import {localWorkerAlive, lockLooksHeld} from './lock.js';
+import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, UnreadableError, locksDir, readdirIfExists, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
+import {breakStaleLock, LockWatcher, stagingInUse, type LockSighting} from './lock.js';
 import type {StorePodman} from './podman.js';
 import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
 
@@ -13,7 +14,7 @@ import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
  * Store health: what `store verify` reports (and repairs) and what `store gc` sweeps. Every problem is
  * one line naming the image or file, and carries the repair that fixes it.
  */
-export type ProblemKind = `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash`;
+export type ProblemKind = `unreadable` | `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash`;
 
 export interface Problem {
   readonly kind: ProblemKind;
@@ -34,16 +35,28 @@ export async function loadCatalog(store: string): Promise<StoreImage[]> {
   }
 }
 
-/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
-export async function verifyStore(store: string, lease: number): Promise<Problem[]> {
+/**
+ * The locks of a store as verify and gc watch them (lock.ts says how): one watcher per command, so a
+ * second look (verify --repair, under the store lock) reuses what the first one saw.
+ */
+export function watchLocks(lease: number): LockWatcher {
+  return new LockWatcher(lease, (path, owner) => progress(`watching the lock ${path}${owner ? ` of pid ${owner.pid} on ${owner.host}` : ``} for up to ${lease} s to tell whether its holder is alive`));
+}
+
+/**
+ * Parts of the store that could not be read are problems too, with no repair: a store is consistent
+ * only when all of it was seen.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
+export async function verifyStore(store: string, locks: LockWatcher): Promise<Problem[]> {
   const catalog = await loadCatalog(store);
   const problems: Problem[] = [];
-  const activeLocks = await activeLockKeys(store, lease);
+  const running = await runningMigrations(store, catalog, locks, problems);
   for (const image of catalog) {
     const label = imageLabel(image);
     switch (imageState(image)) {
       case `incomplete`:
-        if (!activeLocks.has(image.marker!.sourceId))
+        if (!running.has(image.marker!.sourceId))
           problems.push({kind: `incomplete`, message: `${label}: marker image without its squash side-car (interrupted migration)`, repair: removeImage(store, image)});
         break;
       case `unsafe-side-car`:
@@ -60,10 +73,42 @@ export async function verifyStore(store: string, lease: number): Promise<Problem
     }
   }
   problems.push(...duplicateNames(catalog));
-  problems.push(...await orphans(store, catalog));
+  problems.push(...await orphans(store, catalog, problems));
   if (await isPublicStore(store) && !await recordsReadable(store))
     problems.push({kind: `permissions`, message: `${store}: image records are not readable by other users`, repair: () => openUpPermissions(store)});
   return problems;
+}
+
+/**
+ * What `read` returns; when it meets a part of the store it cannot read, that becomes a problem and
+ * `nothing` is returned, so one unreadable directory neither hides the rest of the report nor looks empty.
+ */
+async function readOrReport<T>(problems: Problem[], read: () => Promise<T>, nothing: T): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof UnreadableError))
+      throw error;
+    problems.push(unreadableProblem(error));
+    return nothing;
+  }
+}
+
+/** @messages: what it returns is shown to people (docs/troubleshooting.md lists it). */
+function unreadableProblem(error: UnreadableError): Problem {
+  return {kind: `unreadable`, message: `${error.path}: cannot be read (${error.code})`, repair: null};
+}
+
+/**
+ * gc and repairs decide what is garbage from the whole store: a half-built image is garbage only when
+ * no live lock says it is being built, a side-car only when no image refers to it. Acting around a
+ * part they could not read could remove live work, so they change nothing at all, and say which path
+ * to fix (a gc run from cron fails every night until someone does, rather than sweeping around it).
+ */
+export function requireReadable(action: string, store: string, problems: readonly Problem[]): void {
+  const unreadable = problems.filter(problem => problem.kind === `unreadable`);
+  if (unreadable.length > 0)
+    throw new UserError(`${action} changed nothing in ${store}: ${unreadable.map(problem => problem.message).join(`; `)}`);
 }
 
 function imageLabel(image: StoreImage): string {
@@ -112,15 +157,15 @@ function duplicateNames(catalog: readonly StoreImage[]): Problem[] {
  * Side-cars and side-car links no image refers to.
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
-async function orphans(store: string, catalog: readonly StoreImage[]): Promise<Problem[]> {
+async function orphans(store: string, catalog: readonly StoreImage[], unreadable: Problem[]): Promise<Problem[]> {
   const links = new Set(catalog.map(image => image.link).filter((link): link is string => link !== null));
   const problems: Problem[] = [];
-  for (const name of await readdir(join(store, SQUASH_DIR)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(join(store, SQUASH_DIR)), [])) {
     const link = name.replace(/\.squash$/, ``);
     if (name.endsWith(`.squash`) && !links.has(link))
       problems.push({kind: `orphan`, message: `${join(store, SQUASH_DIR, name)}: side-car of no image`, repair: () => retireSideCar(store, link)});
   }
-  for (const name of await readdir(join(store, `overlay`, `l`)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(join(store, `overlay`, `l`)), [])) {
     const link = name.replace(/\.squash$/, ``);
     if (name.endsWith(`.squash`) && !links.has(link))
       problems.push({kind: `orphan`, message: `${sideCarLinkPath(store, link)}: side-car link of no layer`, repair: () => rm(sideCarLinkPath(store, link), {force: true})});
@@ -169,62 +214,69 @@ async function recordsReadable(store: string): Promise<boolean> {
   return true;
 }
 
-/** Source ids whose migration lock is currently held (their half-built images are not garbage). */
-async function activeLockKeys(store: string, lease: number): Promise<Set<string>> {
-  const keys = new Set<string>();
-  for (const name of await readdir(locksDir(store)).catch(() => [] as string[])) {
-    if (/^[0-9a-f]{64}$/.test(name) && await lockLooksHeld(join(locksDir(store), name), lease))
-      keys.add(name);
-  }
-  return keys;
+/**
+ * Source ids of incomplete images whose migration may still be running: their lock is held, or
+ * cannot be read (reported as such). Their half-built images are not garbage. Only these locks are
+ * watched, all at once: verify of a store with no interrupted migration does not wait.
+ */
+async function runningMigrations(store: string, catalog: readonly StoreImage[], locks: LockWatcher, problems: Problem[]): Promise<Set<string>> {
+  const sourceIds = catalog.filter(image => imageState(image) === `incomplete`).map(image => image.marker!.sourceId);
+  const running = new Set<string>();
+  await Promise.all(sourceIds.map(async sourceId => {
+    const sighting = await readOrReport(problems, () => locks.watch(join(locksDir(store), sourceId)), null);
+    if (sighting === null || sighting.state === `held`)
+      running.add(sourceId);
+  }));
+  return running;
 }
 
 export interface GcOptions {
-  /** Seconds a lock or staging dir may go without change before it counts as abandoned. */
-  readonly lease: number;
+  /** Watches the store's locks (which also tell whose staging dirs are in use). */
+  readonly locks: LockWatcher;
   /** Seconds a retired side-car stays in the trash. */
   readonly trashAge: number;
 }
 
 /**
- * What gc would remove, each with its removal. Staging and locks must be silent for a whole lease.
+ * What gc would remove, each with its removal; a part of the store it cannot read stops it before it
+ * removes anything (requireReadable says why). A lock is expired when its holder showed no sign of
+ * life for a whole lease while gc watched (so gc takes up to one lease when a holder on another node
+ * is dead or slow), never because of the times on its files: nodes' clocks differ.
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
 export async function collectGarbage(store: string, options: GcOptions): Promise<Problem[]> {
   const now = Date.now();
+  const unreadable: Problem[] = [];
   const garbage: Problem[] = [];
-  const silentFor = async (path: string) => {
-    try {
-      const info = await stat(path);
-      return (now - Math.max(info.mtimeMs, info.ctimeMs)) / 1000;
-    } catch {
-      return 0;
-    }
-  };
-  for (const name of await readdir(locksDir(store)).catch(() => [] as string[])) {
-    const lock = join(locksDir(store), name);
-    if (!await lockLooksHeld(lock, options.lease * 2))
-      garbage.push({kind: `expired-lock`, message: `${lock}: expired lock`, repair: () => breakAside(lock)});
+  // Staging is listed before the locks: a migration takes its lock before it makes its staging dir,
+  // so the maker of every dir listed here has its lock among those watched next.
+  const staging = await readOrReport(unreadable, () => readdirIfExists(stagingDir(store)), []);
+  const lockPaths = (await readOrReport(unreadable, () => readdirIfExists(locksDir(store)), [])).map(name => join(locksDir(store), name));
+  const sightings = await Promise.all(lockPaths.map(lock => readOrReport(unreadable, () => options.locks.watch(lock), null)));
+  for (const [index, lock] of lockPaths.entries()) {
+    const sighting = sightings[index];
+    if (sighting?.state === `stale`)
+      garbage.push({kind: `expired-lock`, message: `${lock}: expired lock`, repair: async () => {
+        // One that changed since belongs to a waiter that broke the expired lock first: it stays.
+        await breakStaleLock(lock, sighting);
+      }});
   }
-  for (const name of await readdir(stagingDir(store)).catch(() => [] as string[])) {
+  const held = sightings.filter((sighting): sighting is LockSighting => sighting?.state === `held`);
+  for (const name of staging) {
     const dir = join(stagingDir(store), name);
-    if (!localWorkerAlive(name) || await silentFor(dir) > options.lease * 2)
+    if (!stagingInUse(name, held))
       garbage.push({kind: `staging`, message: `${dir}: staging leftover`, repair: () => rm(dir, {recursive: true, force: true})});
   }
-  for (const name of await readdir(trashDir(store)).catch(() => [] as string[])) {
+  for (const name of await readOrReport(unreadable, () => readdirIfExists(trashDir(store)), [])) {
     const file = join(trashDir(store), name);
     const retiredAt = Number(name.split(`-`)[0]);
     if (Number.isFinite(retiredAt) && (now - retiredAt) / 1000 > options.trashAge)
       garbage.push({kind: `trash`, message: `${file}: retired side-car`, repair: () => rm(file, {force: true})});
   }
-  const health = await verifyStore(store, options.lease);
+  const health = await verifyStore(store, options.locks);
+  requireReadable(`store gc`, store, [...unreadable, ...health]);
   garbage.push(...health.filter(problem => problem.kind === `incomplete` || problem.kind === `orphan`));
   return garbage;
-}
-
-async function breakAside(lock: string): Promise<void> {
-  const aside = `${lock}.gc-${process.pid}`;
-  await rename(lock, aside).then(() => rm(aside, {recursive: true, force: true}), () => {});
 }
 
 export async function findStoreImages(store: string, references: ReadonlyArray<{raw: string, reference: ImageReference}>): Promise<StoreImage[]> {

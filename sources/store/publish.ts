@@ -1,9 +1,9 @@
-import {chmod, lstat, mkdir, readdir, rename, rm, stat, symlink} from 'node:fs/promises';
+import {chmod, lstat, mkdir, rename, rm, stat, symlink} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {UserError} from '../errors.js';
 import {localWorkerAlive} from './lock.js';
-import {LOCK_FILES, RECORD_DIRS, SQUASH_DIR, WORK_DIR, locksDir, sideCarLinkPath, sideCarLinkTarget, sideCarPath, stagingDir, trashDir} from './layout.js';
+import {LOCK_FILES, RECORD_DIRS, SQUASH_DIR, WORK_DIR, locksDir, readdirIfExists, sideCarLinkPath, sideCarLinkTarget, sideCarPath, stagingDir, trashDir} from './layout.js';
 
 /**
  * Everything pcluster itself writes into a store besides podman's records: side-cars, their links,
@@ -47,9 +47,12 @@ export async function prepareWorkArea(store: string): Promise<void> {
   }
 }
 
-/** Staging dirs of migrations on this host whose process is gone (killed): removed on the next migration. */
+/**
+ * Staging dirs of migrations on this host whose process is gone (killed): removed on the next migration.
+ * A staging area that cannot be listed stops the migration: it is about to build there.
+ */
 export async function sweepDeadStaging(store: string): Promise<void> {
-  for (const name of await readdir(stagingDir(store)).catch(() => [] as string[])) {
+  for (const name of await readdirIfExists(stagingDir(store))) {
     if (!localWorkerAlive(name))
       await rm(join(stagingDir(store), name), {recursive: true, force: true});
   }
@@ -93,7 +96,8 @@ export async function openUpPermissions(store: string): Promise<void> {
     await chmodIfExists(join(store, file), 0o644);
   await openUpTree(join(store, `overlay-images`), 1);
   await openUpTree(join(store, `overlay-layers`), 0);
-  for (const layer of await readdir(join(store, `overlay`)).catch(() => [] as string[])) {
+  // Records left closed (a directory that cannot be listed) are an error, not a store opened up.
+  for (const layer of await readdirIfExists(join(store, `overlay`))) {
     if (!/^[0-9a-f]{64}$/.test(layer))
       continue;
     await chmodIfExists(join(store, `overlay`, layer), 0o755);
@@ -104,7 +108,7 @@ export async function openUpPermissions(store: string): Promise<void> {
 
 /** Directories 0755 and regular files 0644 down to `depth` levels below `dir`. */
 async function openUpTree(dir: string, depth: number): Promise<void> {
-  for (const entry of await readdir(dir, {withFileTypes: true}).catch(() => [])) {
+  for (const entry of await readdirIfExists(dir, {withFileTypes: true})) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await chmodIfExists(path, 0o755);

@@ -5,7 +5,7 @@ import type {PclusterContext} from '../../cli.js';
 import {report} from '../../log.js';
 import {STORE_LOCK} from '../../store/layout.js';
 import {withStoreLock} from '../../store/lock.js';
-import {collectGarbage} from '../../store/manage.js';
+import {collectGarbage, watchLocks} from '../../store/manage.js';
 import {withStorePodman} from '../../store/podman.js';
 import {selectStore} from '../../store/select.js';
 
@@ -15,8 +15,11 @@ export class StoreGcCommand extends Command<PclusterContext> {
   static override usage = Command.Usage({
     description: `remove what interrupted or superseded work left in a store`,
     details: `
-      Removes orphan side-cars and links, half-built images of migrations nobody is running, staging
-      dirs and locks silent for two leases, and retired side-cars older than --trash-age.
+      Removes orphan side-cars and links, half-built images of migrations nobody is running, locks
+      whose holder showed no sign of life for a whole lease while gc watched (so gc can take up to
+      migrate.lock_lease when a holder on another node is dead), staging dirs of migrations that hold
+      no lock any more, and retired side-cars older than --trash-age. Removes nothing when part of
+      the store cannot be read.
     `,
   });
 
@@ -29,8 +32,10 @@ export class StoreGcCommand extends Command<PclusterContext> {
   override async execute(): Promise<number> {
     const {launch, config} = this.context;
     const store = await selectStore(config, this.store);
+    // Watched under the store lock, like everything gc decides: publishers wait meanwhile (at most a
+    // lease, well within migrate.lock_wait), and nothing gc saw can be published over behind its back.
     await withStoreLock(store, STORE_LOCK, config.migrate, async () => {
-      const garbage = await collectGarbage(store, {lease: config.migrate.lockLease, trashAge: this.trashAge});
+      const garbage = await collectGarbage(store, {locks: watchLocks(config.migrate.lockLease), trashAge: this.trashAge});
       await withStorePodman(launch.podman, store, async storePodman => {
         for (const item of garbage) {
           await item.repair?.(storePodman);
