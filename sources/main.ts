@@ -24,14 +24,13 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!own && !asksForSharedBaseLayers(parsed))
     return handOver({argv: [launch.podman, ...argv]}, launch.execFd);
 
-  const {setUp} = await import(`./setup.js`);
-  const config = setUp(parsed);
   if (own) {
-    const {runOwnCommand} = await import(`./cli.js`);
-    return runOwnCommand(parsed, {launch, config});
+    const [{setUp}, {runOwnCommand}] = await Promise.all([import(`./setup.js`), import(`./cli.js`)]);
+    return runOwnCommand(parsed, {launch, config: setUp(parsed)});
   }
+  // It reads its config itself: what the decision reads is noted, for the warm path (run/plancache.ts).
   const {runSharedBaseLayers} = await import(`./run/shared.js`);
-  return runSharedBaseLayers(parsed, {launch, config});
+  return runSharedBaseLayers(parsed, argv, launch);
 }
 
 function isOwnInvocation(parsed: PodmanArgv, launch: Launch): boolean {

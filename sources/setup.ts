@@ -3,16 +3,19 @@ import type {Config} from './config/schema.js';
 import {initLog, moreVerbose} from './log.js';
 import {globalValue, type PodmanArgv} from './podman/argv.js';
 
-/** Config and logging, for the paths that are ours. podman's --log-level sets our level too. */
-export function setUp(parsed: PodmanArgv): Config {
+/**
+ * Config and logging, for the paths that are ours. podman's --log-level sets our level too. `env` is
+ * what the config is read from (a run decision passes one that notes what was read).
+ */
+export function setUp(parsed: PodmanArgv, env: NodeJS.ProcessEnv = process.env): Config {
   const podmanLevel = globalValue(parsed, `--log-level`);
   const level = podmanLevel === null ? null : parseLogLevel(podmanLevel, `--log-level`);
   let config: Config;
   try {
-    config = loadConfig();
+    config = loadConfig(env);
   } catch (error) {
     // A broken config still gets its error into the default log file, where an admin looks.
-    initLog({file: defaultLogFile(process.env), fileLevel: `info`, stderrLevel: `fatal`});
+    initLog({file: defaultLogFile(env), fileLevel: `info`, stderrLevel: `fatal`});
     throw error;
   }
   initLog({

@@ -113,6 +113,7 @@ interface Draft {
   strict: boolean;
   notices: boolean;
   probeTimeout: number;
+  planMaxAge: number;
   logLevel: LogLevel;
   migrate: Config['migrate'];
   mount: Config['mount'];
@@ -121,7 +122,7 @@ interface Draft {
 
 /** Layers apply in order, key by key; a later `stores` list replaces an earlier one. Environment last. */
 export function resolveConfig(layers: readonly ConfigLayer[], env: Env, identity: TemplateContext): Config {
-  const draft: Draft = {stores: [], strict: false, notices: true, probeTimeout: 5, logLevel: `info`, logFile: null,
+  const draft: Draft = {stores: [], strict: false, notices: true, probeTimeout: 5, planMaxAge: 600, logLevel: `info`, logFile: null,
     migrate: {compression: `zstd`, compressionLevel: null, lockWait: 600, lockLease: 60},
     mount: {squash: `auto`, overlay: `auto`, grace: 10},
   };
@@ -132,7 +133,7 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: Env, identity
   const stores = draft.stores.map(({entry, origin, key}) => resolveStore(entry, origin, key, identity));
   return {
     stores,
-    run: {strict: draft.strict, notices: draft.notices, probeTimeout: draft.probeTimeout},
+    run: {strict: draft.strict, notices: draft.notices, probeTimeout: draft.probeTimeout, planMaxAge: draft.planMaxAge},
     migrate: draft.migrate,
     mount: draft.mount,
     log: {level: draft.logLevel, file: resolveLogFile(draft.logFile, env, identity)},
@@ -146,6 +147,7 @@ function applyLayer(draft: Draft, origin: string, data: ConfigFile): void {
   draft.strict = data.run?.strict ?? draft.strict;
   draft.notices = data.run?.notices ?? draft.notices;
   draft.probeTimeout = data.run?.probe_timeout ?? draft.probeTimeout;
+  draft.planMaxAge = data.run?.plan_max_age ?? draft.planMaxAge;
   draft.logLevel = data.log?.level ?? draft.logLevel;
   const migrate = data.migrate ?? {};
   draft.migrate = {
@@ -168,6 +170,7 @@ function applyEnvironment(draft: Draft, env: Env): void {
   draft.strict = envBoolean(env, `PCLUSTER_STRICT`) ?? draft.strict;
   draft.notices = envBoolean(env, `PCLUSTER_NOTICES`) ?? draft.notices;
   draft.probeTimeout = envSeconds(env, `PCLUSTER_PROBE_TIMEOUT`, 0, 3600) ?? draft.probeTimeout;
+  draft.planMaxAge = envSeconds(env, `PCLUSTER_PLAN_MAX_AGE`, -1, 86401) ?? draft.planMaxAge;
   draft.migrate = {
     ...draft.migrate,
     lockWait: envSeconds(env, `PCLUSTER_LOCK_WAIT`, -1, 86400) ?? draft.migrate.lockWait,

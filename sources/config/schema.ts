@@ -23,6 +23,8 @@ export const isConfigFile = t.isObject({
     strict: t.isOptional(t.isBoolean()),
     notices: t.isOptional(t.isBoolean()),
     probe_timeout: t.isOptional(t.cascade(t.isNumber(), [t.isInExclusiveRange(0, 3600)])),
+    /** Seconds a decision is reused by the warm path at most (0: every run decides anew). */
+    plan_max_age: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 86400)])),
   })),
   migrate: t.isOptional(t.isObject({
     /** mksquashfs compressor; zstd decompresses fastest for the many small reads of a container start. */
@@ -66,6 +68,8 @@ export interface Config {
     readonly notices: boolean;
     /** Seconds a store probe may take before the store counts as unavailable. */
     readonly probeTimeout: number;
+    /** Seconds a kept exec plan serves the warm path at most; 0 turns the warm path off. */
+    readonly planMaxAge: number;
   };
   readonly migrate: {
     readonly compression: SquashCompressor;

@@ -22,10 +22,12 @@ export interface FilesystemReport {
   readonly writable: boolean | null;
   /** statfs f_type, hex. */
   readonly magic: string | null;
+  /** cksum ("CRC SIZE") of the file the caller asked about, read by the probe; null when absent. */
+  readonly fingerprint: string | null;
 }
 
-export async function detectFilesystem(path: string, timeoutSeconds: number): Promise<FilesystemReport> {
-  const probe = await probePath(path, timeoutSeconds);
+export async function detectFilesystem(path: string, timeoutSeconds: number, fingerprint?: string): Promise<FilesystemReport> {
+  const probe = await probePath(path, timeoutSeconds, fingerprint);
   // Read after the probe: touching the path is what replaces an autofs trigger with the real mount.
   const mountinfo = probe.state === `ok` ? await readFile(`/proc/self/mountinfo`, `utf8`) : ``;
   return describeFilesystem(path, probe, parseMountinfo(mountinfo));
@@ -37,6 +39,7 @@ export function describeFilesystem(path: string, probe: ProbeResult, mounts: rea
     return {
       path, available: false, reason: unavailableReason(path, probe), realPath: null, mountPoint: null,
       fsType: null, fsClass: `unknown`, shared: false, source: null, readOnlyMount: null, writable: null, magic: null,
+      fingerprint: null,
     };
   }
   const mount = findMount(mounts, probe.realPath);
@@ -57,6 +60,7 @@ export function describeFilesystem(path: string, probe: ProbeResult, mounts: rea
     readOnlyMount: mount === null ? null : mount.mountOptions.includes(`ro`),
     writable: probe.writable,
     magic: `0x${probe.magic.toString(16)}`,
+    fingerprint: probe.fingerprint,
   };
 }
 

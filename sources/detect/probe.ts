@@ -8,24 +8,31 @@ import {execa} from 'execa';
 
 /** What the child saw; `state` says how far it got. */
 export type ProbeResult =
-  | {state: `ok`, realPath: string, magic: number, writable: boolean}
+  | {state: `ok`, realPath: string, magic: number, writable: boolean, fingerprint: string | null}
   | {state: `missing` | `not-a-directory` | `permission-denied`}
   | {state: `timeout`, seconds: number}
   | {state: `failed`, detail: string};
 
 // Runs under /bin/sh with the path as $1. Builtins except stat(1), so it starts in about a millisecond.
-// `cd -P` resolves symlinks (and triggers an automount) the way realpath would.
+// `cd -P` resolves symlinks (and triggers an automount) the way realpath would. $2, when given, names
+// a file below the path whose cksum(1) is reported ("CRC SIZE"; empty when there is no such file).
 const PROBE_SCRIPT = `
 [ -e "$1" ] || { echo missing; exit 0; }
 [ -d "$1" ] || { echo not-a-directory; exit 0; }
 cd -P -- "$1" 2>/dev/null || { echo permission-denied; exit 0; }
 magic=$(stat -f -c %t .) || exit 3
 if [ -w . ]; then w=rw; else w=ro; fi
-printf 'ok\\n%s\\n%s\\n%s' "$magic" "$w" "$PWD"
+sum=
+if [ -n "$2" ] && [ -f "$2" ]; then sum=$(cksum <"$2") || sum=; fi
+printf 'ok\\n%s\\n%s\\n%s\\n%s' "$magic" "$w" "$sum" "$PWD"
 `;
 
-export async function probePath(path: string, timeoutSeconds: number): Promise<ProbeResult> {
-  const child = execa(`/bin/sh`, [`-c`, PROBE_SCRIPT, `pcluster-probe`, path], {
+/**
+ * Probes `path` in a child a timer can abandon. `fingerprint` is a file below it (relative) whose
+ * checksum to report, read by the same child before the caller reads anything there.
+ */
+export async function probePath(path: string, timeoutSeconds: number, fingerprint = ``): Promise<ProbeResult> {
+  const child = execa(`/bin/sh`, [`-c`, PROBE_SCRIPT, `pcluster-probe`, path, fingerprint], {
     reject: false,
     stdin: `ignore`,
     stripFinalNewline: false,
@@ -60,11 +67,11 @@ function abandon(child: ReturnType<typeof execa>): void {
 }
 
 export function parseProbeOutput(stdout: string): ProbeResult {
-  const [state, magic, writable, ...rest] = stdout.split(`\n`);
+  const [state, magic, writable, sum, ...rest] = stdout.split(`\n`);
   if (state === `missing` || state === `not-a-directory` || state === `permission-denied`)
     return {state};
   const realPath = rest.join(`\n`);
-  if (state !== `ok` || magic === undefined || !/^[0-9a-f]+$/i.test(magic) || !realPath.startsWith(`/`))
+  if (state !== `ok` || magic === undefined || !/^[0-9a-f]+$/i.test(magic) || !realPath.startsWith(`/`) || (sum !== `` && !/^\d+ \d+$/.test(sum ?? ``)))
     return {state: `failed`, detail: `unexpected probe output ${JSON.stringify(stdout.slice(0, 200))}`};
-  return {state: `ok`, magic: parseInt(magic, 16), writable: writable === `rw`, realPath};
+  return {state: `ok`, magic: parseInt(magic, 16), writable: writable === `rw`, realPath, fingerprint: sum || null};
 }

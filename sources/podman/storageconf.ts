@@ -29,12 +29,18 @@ type Env = Readonly<Record<string, string | undefined>>;
 export function storageConfFile(env: Env, rootless: boolean, exists: (path: string) => boolean): string | null {
   if (env.CONTAINERS_STORAGE_CONF)
     return env.CONTAINERS_STORAGE_CONF;
-  const candidates = [
+  return storageConfCandidates(env, rootless).find(exists) ?? null;
+}
+
+/** Every file that storageConfFile may pick, in its order: what a change of the choice depends on. */
+export function storageConfCandidates(env: Env, rootless: boolean): string[] {
+  if (env.CONTAINERS_STORAGE_CONF)
+    return [env.CONTAINERS_STORAGE_CONF];
+  return [
     ...(rootless ? [join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), `.config`), `containers`, `storage.conf`)] : []),
     `/etc/containers/storage.conf`,
     `/usr/share/containers/storage.conf`,
   ];
-  return candidates.find(exists) ?? null;
 }
 
 export function loadStorageConf(file: string | null, env: Env, rootless = false): StorageConf {

@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
 
+import {configFiles} from '../config/load.js';
 import type {Config, StoreConfig} from '../config/schema.js';
 import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
 import {errorMessage, UserError} from '../errors.js';
@@ -10,15 +11,17 @@ import type {PullPolicy} from '../migrate/source.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
 import {PULL_ACCESS_OPTIONS} from '../podman/options.js';
 import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '../podman/argv.js';
-import {handOver} from '../podman/handover.js';
+import {handOver, type ExecPlan} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
-import {defaultGraphRoot, loadStorageConf, storageConfFile, type StorageConf} from '../podman/storageconf.js';
+import {defaultGraphRoot, loadStorageConf, storageConfCandidates, storageConfFile, type StorageConf} from '../podman/storageconf.js';
+import {setUp} from '../setup.js';
 import {lookupImage, type StoreImage} from '../store/catalog.js';
-import {LOCK_FILES} from '../store/layout.js';
+import {IMAGES_LOCK, LOCK_FILES} from '../store/layout.js';
 import {squashDamage} from '../store/manage.js';
-import {shadowFor, shadowRoot} from '../store/shadow.js';
-import {missingMountTools} from './preflight.js';
+import {SHADOW_FILE, shadowFor, shadowRoot} from '../store/shadow.js';
+import {keepPlan, recordingEnv, snapshotFiles, type EnvRecorder, type FileSnapshot, type WarmPlan} from './plancache.js';
+import {missingMountTools, mountNeeds, type MountNeeds} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
 import {storeTrustProblem, storeUnusableReason} from './stores.js';
 
@@ -30,6 +33,14 @@ import {storeTrustProblem, storeUnusableReason} from './stores.js';
 interface Context {
   readonly launch: Launch;
   readonly config: Config;
+  /** The command line as the user gave it. */
+  readonly argv: readonly string[];
+  /** The environment the decision reads, through a recorder (a kept plan re-checks what was read). */
+  readonly recorder: EnvRecorder;
+  readonly env: NodeJS.ProcessEnv;
+  /** The files the decision reads, as they were before it read them. */
+  readonly inputs: readonly FileSnapshot[];
+  readonly rootless: boolean;
 }
 
 interface UsableStore {
@@ -52,7 +63,13 @@ function foundIn(store: UsableStore, image: StoreImage): Found {
 /** Why shared stores cannot serve this command (the fallback's notice). */
 class Fallback extends Error {}
 
-export async function runSharedBaseLayers(parsed: PodmanArgv, context: Context): Promise<number> {
+export async function runSharedBaseLayers(parsed: PodmanArgv, argv: readonly string[], launch: Launch): Promise<number> {
+  const rootless = process.getuid?.() !== 0;
+  const recorder = recordingEnv(process.env);
+  // Before anything is read: a file that changes after this moment invalidates a kept plan.
+  const inputs = snapshotFiles(decisionFiles(recorder.env, rootless, launch.podman));
+  const config = setUp(parsed, recorder.env);
+  const context: Context = {launch, config, argv, recorder, env: recorder.env, inputs, rootless};
   try {
     return await runShared(parsed, context);
   } catch (error) {
@@ -62,9 +79,14 @@ export async function runSharedBaseLayers(parsed: PodmanArgv, context: Context):
   }
 }
 
+/** The files a run decision reads: pcluster's config, the storage.conf candidates, podman itself. */
+function decisionFiles(env: NodeJS.ProcessEnv, rootless: boolean, podman: string): string[] {
+  return [...configFiles(env).map(file => file.path), ...storageConfCandidates(env, rootless), podman];
+}
+
 async function runShared(parsed: PodmanArgv, context: Context): Promise<number> {
-  const {config, launch} = context;
-  const remote = remoteService(parsed);
+  const {config, launch, env, rootless} = context;
+  const remote = remoteService(parsed, env);
   if (remote !== null)
     throw new Fallback(`podman talks to a remote service (${remote}); shared stores are node-local mounts`);
   if (config.stores.length === 0)
@@ -74,24 +96,24 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const storesProbed = usableStores(config);
   storesProbed.catch(() => {}); // Awaited below, unless a local check falls back first.
   readAheadWhenCold(launch, parsed);
-  const rootless = process.getuid?.() !== 0;
-  const storageConf = loadStorageConf(storageConfFile(process.env, rootless, existsSync), process.env, rootless);
-  const driverGlobals = chooseDriver(parsed, storageConf, rootless);
-  const missing = await missingMountTools(config, rootless);
+  const storageConf = loadStorageConf(storageConfFile(env, rootless, existsSync), env, rootless);
+  const driver = chooseDriver(parsed, storageConf, rootless, env);
+  const needs = mountNeeds(config, rootless);
+  const missing = await missingMountTools(needs, rootless, env.PATH);
   if (missing !== null)
     throw new Fallback(missing);
 
-  const stores = await storesProbed;
+  const {usable: stores, skipped} = await storesProbed;
   const subcommand = parsed.subcommand!;
   const args = parseSubcommandArgs(subcommand, parsed.rest);
   const mountProgram = mountProgramPath();
-  const plan = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}) => handOver({
-    argv: [launch.podman, ...driverGlobals, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})],
+  const planFor = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}): ExecPlan => ({
+    argv: [launch.podman, ...driver.globals, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})],
     env: mountProgramEnv(config, storePaths),
-  }, launch.execFd);
+  });
 
   if (subcommand === `images`)
-    return plan(withRecords(stores));
+    return handOver(planFor(withRecords(stores)), launch.execFd);
 
   const raw = args.positionals[0];
   if (raw === undefined)
@@ -103,9 +125,8 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(errorMessage(error));
   }
   const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
-  let found = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
-  if (found === null)
-    found = await migrateOnFirstUse(parsed, context, stores, raw, pull, tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name)));
+  const located = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
+  const found = located ?? await migrateOnFirstUse(parsed, context, stores, raw, pull, tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name)));
 
   if (subcommand === `pull`) {
     await checkSideCar(found, raw);
@@ -115,9 +136,74 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // An id or digest names the source image; in the store the image has its own id.
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
   // Both read the store: at once, as each read is a round trip on a network filesystem.
-  const [, storePaths] = await Promise.all([checkSideCar(found, raw), storesFor(found, stores, rootless)]);
+  const [, shadow] = await Promise.all([checkSideCar(found, raw), shadowOf(found, env, rootless)]);
   log().info({image: raw, store: found.store, storeImage: found.image.id}, `running from shared store`);
-  return plan(storePaths, {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+  const plan = planFor(shadow === null ? withRecords(stores) : [shadow], {...(image ? {image} : {}), consumedOptions: [`--pull`]});
+  // A decision the next identical command line may reuse: the image was found (not migrated by this
+  // run), through a shadow, with every configured store answering.
+  if (located !== null && shadow !== null && skipped === 0)
+    await keepWarmPlan(context, {plan, positionals: args.positionals, stores, found: located, shadow, mountProgram, needs, driver});
+  return handOver(plan, launch.execFd);
+}
+
+interface WarmFacts {
+  readonly plan: ExecPlan;
+  readonly positionals: readonly string[];
+  readonly stores: readonly UsableStore[];
+  readonly found: Found;
+  readonly shadow: string;
+  readonly mountProgram: string;
+  readonly needs: MountNeeds;
+  readonly driver: DriverChoice;
+}
+
+/**
+ * Writes the plan, with what it depends on, where the shim looks for it (run/plancache.ts). The
+ * container's command (what follows the image) is not part of the decision: the shim appends it.
+ */
+async function keepWarmPlan(context: Context, facts: WarmFacts): Promise<void> {
+  // The shim's own variables: read from process.env, as they are not part of the decision.
+  const {PCLUSTER_PLANS_DIR: dir, PCLUSTER_SHIM: shim} = process.env;
+  if (!dir || !shim || context.config.run.planMaxAge === 0)
+    return;
+  const command = facts.positionals.slice(1);
+  const userPrefix = context.argv.slice(0, context.argv.length - command.length);
+  const planPrefix = facts.plan.argv.slice(0, facts.plan.argv.length - command.length);
+  // Both end with the container's command, token for token; anything else is a model this code does not expect.
+  if (!sameTail(context.argv, command) || !sameTail(facts.plan.argv, command))
+    return;
+  const foundAt = facts.stores.findIndex(store => store.config.path === facts.found.store);
+  const warm: WarmPlan = {
+    prefix: userPrefix,
+    plan: {argv: planPrefix, env: facts.plan.env ?? {}},
+    podman: context.launch.podman,
+    shim,
+    // PCLUSTER_HOME chooses the installation the shim starts (its bundle, its mount program).
+    env: new Map([...context.recorder.reads(), [`PCLUSTER_HOME`, process.env.PCLUSTER_HOME]]),
+    files: context.inputs,
+    present: [...facts.driver.present, join(facts.shadow, SHADOW_FILE), facts.mountProgram, bundlePath()].filter(path => path !== ``),
+    absent: facts.driver.absent,
+    tools: facts.needs.tools,
+    fuse: facts.needs.fuse,
+    records: facts.stores.slice(0, foundAt + 1).map(store => ({file: join(store.config.path, IMAGES_LOCK), cksum: store.fs.fingerprint})),
+    probeTimeout: context.config.run.probeTimeout,
+    maxAge: context.config.run.planMaxAge,
+  };
+  const notKept = await keepPlan(dir, warm);
+  if (notKept !== null)
+    log().debug({dir, reason: notKept}, `plan not kept for the warm path`);
+}
+
+function sameTail(tokens: readonly string[], tail: readonly string[]): boolean {
+  return tokens.length >= tail.length && tail.every((token, index) => tokens[tokens.length - tail.length + index] === token);
+}
+
+/**
+ * The bundle this process runs (dist/main-HASH.cjs: its name changes with every build, so an upgraded
+ * installation no longer has it). The loader runs it with the bundle's path as __filename.
+ */
+function bundlePath(): string {
+  return typeof __filename === `string` ? __filename : ``;
 }
 
 /** On a cold page cache, podman's programs are read while the stores answer (host/readahead.ts). */
@@ -143,16 +229,15 @@ async function checkSideCar(found: Found, raw: string): Promise<void> {
 }
 
 /**
- * What podman gets as additional stores for one image: its node-local shadow (store/shadow.ts: the
- * records podman reads dozens of times per start stay off the network), or the stores themselves
- * when no shadow can be made here.
+ * The image's node-local shadow (store/shadow.ts: the records podman reads dozens of times per start
+ * stay off the network), or null when none can be made here and podman reads the stores themselves.
  */
-async function storesFor(found: Found, stores: readonly UsableStore[], rootless: boolean): Promise<string[]> {
+async function shadowOf(found: Found, env: NodeJS.ProcessEnv, rootless: boolean): Promise<string | null> {
   try {
-    return [await shadowFor(shadowRoot(process.env, rootless), found.realStore, found.image)];
+    return await shadowFor(shadowRoot(env, rootless), found.realStore, found.image);
   } catch (error) {
     log().warn({store: found.store, error: errorMessage(error)}, `no node-local shadow of the store's records; podman reads the store directly`);
-    return withRecords(stores);
+    return null;
   }
 }
 
@@ -167,20 +252,32 @@ const PODMAN_DATABASES = [join(`libpod`, `bolt_state.db`), `db.sql`];
  * rootless: vfs content means fallback; a new graphroot, or one already on overlay, gets
  * `--storage-driver overlay`.
  */
-function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean): string[] {
+interface DriverChoice {
+  /** Global options to add (`--storage-driver overlay`), or none. */
+  readonly globals: readonly string[];
+  /** The graphroot entries the choice saw there, and those it saw missing. */
+  readonly present: readonly string[];
+  readonly absent: readonly string[];
+}
+
+function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean, env: NodeJS.ProcessEnv): DriverChoice {
   const configured = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
   if (configured !== null) {
     if (configured !== `overlay`)
       throw new Fallback(`podman uses the ${configured} storage driver; shared stores need overlay`);
-    return [];
+    return {globals: [], present: [], absent: []};
   }
-  const graphRoot = globalValue(parsed, `--root`) ?? storageConf.graphRoot ?? defaultGraphRoot(process.env, rootless);
-  const has = (entry: string) => existsSync(join(graphRoot, entry));
+  const graphRoot = globalValue(parsed, `--root`) ?? storageConf.graphRoot ?? defaultGraphRoot(env, rootless);
+  const seen = new Map<string, boolean>();
+  const has = (entry: string) => {
+    const path = join(graphRoot, entry);
+    seen.set(path, existsSync(path));
+    return seen.get(path)!;
+  };
   if (has(`vfs`) && !has(`overlay`))
     throw new Fallback(`podman's storage ${graphRoot} uses the vfs driver; shared stores need overlay (set driver = "overlay" in storage.conf; existing local images must be pulled again)`);
-  if (rootless && (has(`overlay`) || !PODMAN_DATABASES.some(has)))
-    return [`--storage-driver`, `overlay`];
-  return [];
+  const globals = rootless && (has(`overlay`) || !PODMAN_DATABASES.some(has)) ? [`--storage-driver`, `overlay`] : [];
+  return {globals, present: [...seen].filter(([, exists]) => exists).map(([path]) => path), absent: [...seen].filter(([, exists]) => !exists).map(([path]) => path)};
 }
 
 /**
@@ -192,8 +289,10 @@ function withRecords(stores: readonly UsableStore[]): string[] {
   return stores.map(store => store.config.path).filter(path => LOCK_FILES.every(file => existsSync(join(path, file))));
 }
 
-async function usableStores(config: Config): Promise<UsableStore[]> {
-  const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout)));
+/** The stores that can serve, and how many could not. */
+async function usableStores(config: Config): Promise<{usable: UsableStore[], skipped: number}> {
+  // The probe reads the records' token before anything of the store is read (run/plancache.ts).
+  const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout, IMAGES_LOCK)));
   const problems = await Promise.all(config.stores.map(async (store, index) =>
     storeUnusableReason(store, reports[index]!) ?? await storeTrustProblem(store)));
   if (problems.every(problem => problem !== null))
@@ -205,7 +304,7 @@ async function usableStores(config: Config): Promise<UsableStore[]> {
     else
       log().info({store: store.path, reason: problems[index]}, `store skipped`);
   }
-  return usable;
+  return {usable, skipped: config.stores.length - usable.length};
 }
 
 async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<Found | null> {
@@ -256,7 +355,7 @@ function pullPolicy(value: string | null): PullPolicy {
 }
 
 /** podman-remote, `--remote`, `--connection`, `--url` or CONTAINER_HOST: containers run elsewhere. */
-function remoteService(parsed: PodmanArgv): string | null {
+function remoteService(parsed: PodmanArgv, env: NodeJS.ProcessEnv): string | null {
   for (const option of parsed.globals) {
     if ([`--remote`, `-r`].includes(option.name) && option.value !== `false`)
       return option.name;
@@ -264,7 +363,7 @@ function remoteService(parsed: PodmanArgv): string | null {
   const target = globalValue(parsed, `--connection`, `-c`, `--url`);
   if (target !== null)
     return target;
-  return process.env.CONTAINER_HOST ? `CONTAINER_HOST=${process.env.CONTAINER_HOST}` : null;
+  return env.CONTAINER_HOST ? `CONTAINER_HOST=${env.CONTAINER_HOST}` : null;
 }
 
 function fallBack(parsed: PodmanArgv, context: Context, reason: string): never {

@@ -61,7 +61,9 @@ export function layerTarSplit(layer: string): string {
 
 /** The directories holding containers-storage's records (made readable for all in a public store). */
 export const RECORD_DIRS = [`overlay`, join(`overlay`, `l`), `overlay-images`, `overlay-layers`] as const;
-export const LOCK_FILES = [`storage.lock`, join(`overlay-images`, `images.lock`), join(`overlay-layers`, `layers.lock`)] as const;
+/** containers-storage rewrites its 64-byte token at the start of this file whenever it writes images.json. */
+export const IMAGES_LOCK = join(`overlay-images`, `images.lock`);
+export const LOCK_FILES = [`storage.lock`, IMAGES_LOCK, join(`overlay-layers`, `layers.lock`)] as const;
 
 export interface ImageRecord {
   readonly id: string;

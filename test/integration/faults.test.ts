@@ -175,6 +175,12 @@ test.serial(`the store's server stops mid-run: new runs fall back within the pro
   const env = storeEnv(node, remoteStore, {PCLUSTER_REQUIRE_SHARED: `1`, PCLUSTER_PROBE_TIMEOUT: `1`});
   const running = await pcluster(node, [`run`, `-d`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `sleep`, `300`], env);
   t.is(running.exitCode, 0, running.stderr);
+  // The warm path has a plan for the very command line that runs during the freeze.
+  for (let index = 0; index < 2; index++) {
+    const warm = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `shared`], {...env, PCLUSTER_STRICT: `1`});
+    t.is(warm.stdout, `shared\n`, warm.stderr);
+  }
+  t.regex(readFileSync(join(node.dir, `plans`, `plans.sh`), `utf8`), /^pcluster_plan_1\(\)/m, `a plan is kept`);
 
   mount.freeze();
   const started = Date.now();

@@ -77,16 +77,26 @@ test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulli
   t.log(`node B graphroot growth: ${grown} bytes for a 40 MB image`);
 
   // podman's many metadata reads per start go to a node-local shadow of the image's records; over the
-  // network only the squash image is read (not one open of the store's lock files or records).
-  const traced = join(nodeB.dir, `openat.trace`);
-  const third = await execa(`strace`, [`-f`, `-qq`, `-e`, `trace=openat`, `-o`, traced, PCLUSTER, ...nodeB.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`, `true`],
-    {env: {...nodeB.env, ...envB}, reject: false});
-  t.is(third.exitCode, 0, third.stderr);
-  const storeOpens = readFileSync(traced, `utf8`).split(`\n`).filter(line => line.includes(store));
-  t.deepEqual(storeOpens.filter(line => /\.lock"/.test(line)), [], `no lock file of the store opened`);
+  // network only the squash image is read, and the records' token (images.lock, read by cksum, never
+  // locked): the warm path (a kept plan) reads nothing else of the store, Node's decision its records.
+  const storeOpens = async (env: Record<string, string>) => {
+    const traced = join(nodeB.dir, `openat.trace`);
+    const run = await execa(`strace`, [`-f`, `-qq`, `-e`, `trace=openat,execve`, `-o`, traced, PCLUSTER, ...nodeB.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`, `true`],
+      {env: {...nodeB.env, ...envB, ...env}, reject: false});
+    t.is(run.exitCode, 0, run.stderr);
+    const lines = readFileSync(traced, `utf8`).split(`\n`);
+    const programs = new Map(lines.map(line => /^(\d+) execve\("([^"]+)"/.exec(line)).filter(match => match !== null).map(match => [match[1]!, match[2]!.split(`/`).at(-1)!]));
+    return lines.filter(line => line.includes(` openat(`) && line.includes(store)).map(line => ({line, program: programs.get(line.split(` `)[0]!) ?? `?`}));
+  };
+  const tokenOnly = (opens: Array<{line: string, program: string}>) => opens.filter(open => /\.lock"/.test(open.line)).every(open => open.program === `cksum` && open.line.includes(`/overlay-images/images.lock", O_RDONLY`));
+  const warm = await storeOpens({});
+  t.true(tokenOnly(warm), JSON.stringify(warm));
+  t.deepEqual(warm.filter(open => !/\.lock"|\.squash"/.test(open.line)), [], `the warm path reads nothing else of the store`);
+  const decided = await storeOpens({PCLUSTER_PLAN_MAX_AGE: `0`});
+  t.true(tokenOnly(decided), JSON.stringify(decided));
   // pcluster's own lookup reads images.json and the marker once; podman reads none of the store's records.
-  const recordOpens = storeOpens.filter(line => /\.json"|overlay-images\/|overlay-layers\//.test(line));
-  t.true(recordOpens.length <= 2, recordOpens.join(`\n`));
+  const recordOpens = decided.filter(open => /\.json"|overlay-images\/|overlay-layers\//.test(open.line) && !/\.lock"/.test(open.line));
+  t.true(recordOpens.length <= 2, recordOpens.map(open => open.line).join(`\n`));
   const shadows = readdirSync(join(nodeB.dir, `shadows`));
   t.is(shadows.length, 1);
   t.is(readFileSync(join(nodeB.dir, `shadows`, shadows[0]!, `.pcluster-store`), `utf8`), `${realpathSync(store)}\n`);

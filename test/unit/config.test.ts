@@ -13,7 +13,7 @@ function layer(origin: string, text: string): ConfigLayer {
 test(`defaults without any file`, t => {
   const config = resolveConfig([], {HOME: `/home/ada`}, identity);
   t.deepEqual(config.stores, []);
-  t.deepEqual(config.run, {strict: false, notices: true, probeTimeout: 5});
+  t.deepEqual(config.run, {strict: false, notices: true, probeTimeout: 5, planMaxAge: 600});
   t.is(config.log.level, `info`);
   t.is(config.log.file, `/home/ada/.local/state/pcluster/pcluster.log`);
 });
@@ -51,11 +51,12 @@ test(`environment variables override files`, t => {
     PCLUSTER_STRICT: `yes`,
     PCLUSTER_NOTICES: `off`,
     PCLUSTER_PROBE_TIMEOUT: `0.5`,
+    PCLUSTER_PLAN_MAX_AGE: `0`,
     PCLUSTER_LOG_LEVEL: `warning`,
     PCLUSTER_LOG_FILE: `/tmp/{user}.log`,
   }, identity);
   t.deepEqual(config.stores.map(store => [store.path, store.requireShared, store.origin]), [[`/tmp/store`, false, `PCLUSTER_STORE`]]);
-  t.deepEqual(config.run, {strict: true, notices: false, probeTimeout: 0.5});
+  t.deepEqual(config.run, {strict: true, notices: false, probeTimeout: 0.5, planMaxAge: 0});
   t.is(config.log.level, `warn`);
   t.is(config.log.file, `/tmp/ada.log`);
 });

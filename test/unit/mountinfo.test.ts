@@ -9,7 +9,7 @@ import {parseProbeOutput} from '../../sources/detect/probe.js';
 const mounts = parseMountinfo(readFileSync(new URL(`../fixtures/mountinfo-cluster.txt`, import.meta.url), `utf8`));
 
 function classify(path: string): [string | null, string, boolean] {
-  const report = describeFilesystem(path, {state: `ok`, realPath: path, magic: 0xEF53, writable: true}, mounts);
+  const report = describeFilesystem(path, {state: `ok`, realPath: path, magic: 0xEF53, writable: true, fingerprint: null}, mounts);
   return [report.fsType, report.fsClass, report.shared];
 }
 
@@ -54,7 +54,7 @@ for (const [path, type, fsClass, shared] of cases) {
 test(`an automounted home replaces its autofs trigger (the later, longer mount wins)`, t => {
   t.is(findMount(mounts, `/home/ada/x`)!.fsType, `nfs4`);
   // Not yet triggered: only autofs there, so the statfs magic decides.
-  const report = describeFilesystem(`/home/bob`, {state: `ok`, realPath: `/home/bob`, magic: 0x6969, writable: true}, mounts);
+  const report = describeFilesystem(`/home/bob`, {state: `ok`, realPath: `/home/bob`, magic: 0x6969, writable: true, fingerprint: null}, mounts);
   t.is(report.fsType, `nfs`);
   t.true(report.shared);
 });
@@ -72,7 +72,7 @@ test(`a prefix that is not a path component does not match`, t => {
 test(`bind mounts report the filesystem they come from, read-only mounts are flagged`, t => {
   const bind = findMount(mounts, `/srv/bind\ttab/a`)!;
   t.is(bind.root, `/srv/exports/images`);
-  const apps = describeFilesystem(`/apps`, {state: `ok`, realPath: `/apps`, magic: 0x6969, writable: false}, mounts);
+  const apps = describeFilesystem(`/apps`, {state: `ok`, realPath: `/apps`, magic: 0x6969, writable: false, fingerprint: null}, mounts);
   t.true(apps.readOnlyMount);
   t.false(apps.writable);
 });
@@ -102,13 +102,15 @@ test(`unavailable paths carry the reason`, t => {
 });
 
 test(`probe output parsing`, t => {
-  t.deepEqual(parseProbeOutput(`ok\nef53\nrw\n/a b`), {state: `ok`, magic: 0xEF53, writable: true, realPath: `/a b`});
+  t.deepEqual(parseProbeOutput(`ok\nef53\nrw\n\n/a b`), {state: `ok`, magic: 0xEF53, writable: true, realPath: `/a b`, fingerprint: null});
+  t.deepEqual(parseProbeOutput(`ok\nef53\nro\n905703328 64\n/s\nnl`), {state: `ok`, magic: 0xEF53, writable: false, realPath: `/s\nnl`, fingerprint: `905703328 64`});
+  t.is(parseProbeOutput(`ok\nef53\nrw\nnot a sum\n/s`).state, `failed`);
   t.deepEqual(parseProbeOutput(`missing\n`), {state: `missing`});
   t.is(parseProbeOutput(`garbage`).state, `failed`);
 });
 
 test(`rootless graphroot on a shared filesystem is a problem with a fix`, t => {
-  const report = describeFilesystem(`/home/ada/.local/share/containers/storage`, {state: `ok`, realPath: `/home/ada/.local/share/containers/storage`, magic: 0x6969, writable: true}, mounts);
+  const report = describeFilesystem(`/home/ada/.local/share/containers/storage`, {state: `ok`, realPath: `/home/ada/.local/share/containers/storage`, magic: 0x6969, writable: true, fingerprint: null}, mounts);
   t.regex(graphrootProblem(report, true)!, /rootless podman cannot keep its graphroot on nfs4 .*storage\.conf/);
   t.is(graphrootProblem(report, false), null);
 });
