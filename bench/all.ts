@@ -20,7 +20,7 @@ const quick = process.argv.includes(`--quick`);
 const RESULTS = join(REPO, `bench`, `results`);
 const scripts: ReadonlyArray<readonly [string, readonly string[]]> = [
   [`passthrough`, quick ? [`--runs`, `10`] : [`--runs`, `40`]],
-  [`start`, quick ? [`--runs`, `5`] : [`--runs`, `30`]],
+  [`start`, quick ? [`--runs`, `5`] : [`--runs`, `30`, `--legs`, `host,trixie,sid`]],
   [`migrate`, quick ? [`--runs`, `1`, `--megabytes`, `100`] : [`--runs`, `3`, `--megabytes`, `1000`]],
   [`cluster`, quick ? [`--runs`, `1`, `--first-runs`, `1`, `--megabytes`, `200`, `--files`, `5000`] : [`--runs`, `3`, `--first-runs`, `9`]],
 ];
@@ -41,24 +41,27 @@ const migrate = read(`migrate`);
 const cluster = read(`cluster`);
 
 const median = (values: readonly number[]) => quantile(values, 0.5);
-const startMedian = (variant: string) => median(start.samples[variant]);
-const local = startMedian(`local image (kernel overlay)`);
+// The host leg (the first): the machine's own podman.
+const startSamples = start.legs[0].samples as Record<string, number[]>;
+const startMedian = (prefix: string) => median(Object.entries(startSamples).find(([name]) => name.startsWith(prefix))![1]);
+const local = startMedian(`local image`);
+const warm = startMedian(`pcluster run --shared-base-layers, warm`);
+const deciding = startMedian(`pcluster run --shared-base-layers, Node deciding`);
 const ours = startMedian(`squash store, pcluster-mount`);
 const perContainer = startMedian(`squash store, per-container squashfuse script`);
 const migrateRatio = median(migrate.samples.migrate) / median(migrate.samples.mksquashfs);
-const [first, disk, storm, herd] = cluster.rows as Array<{figure: string, ours: string, baseline: string, ratio: number, ratioText: string, target: string, met: boolean}>;
+const [first, disk, together, storm, herd] = cluster.rows as Array<{figure: string, ours: string, baseline: string, ratio: number, ratioText: string, target: string, met: boolean}>;
 const concurrent = cluster.figures.concurrent as Array<{name: string, p50: number, p95: number, processes: number, rssKiB: number, squashMounts: number}>;
 const shimCost = (passthrough.rows as Array<{figure: string, added: number}>).find(row => row.figure.startsWith(`shim's own cost`))!;
 const nodePath = (passthrough.rows as Array<{figure: string, added: number}>).find(row => row.figure === `pcluster Node path over podman ps`)!;
-const sharedConcurrent = concurrent.find(row => row.name.startsWith(`pcluster`))!;
 const scriptConcurrent = concurrent.find(row => row.name.startsWith(`per-container`))!;
 
 const rows = [
   {figure: `1. first container, fresh node (${(cluster.image.bytes / 1e9).toFixed(2)} GB image)`, measured: first!.ours, baseline: first!.baseline, ratio: first!.ratioText, target: first!.target, met: first!.met},
   {figure: `2. node-local disk after that run`, measured: disk!.ours, baseline: disk!.baseline, ratio: disk!.ratioText, target: disk!.target, met: disk!.met},
   {figure: `3. migration vs raw mksquashfs (${(migrate.imageBytes / 1e6).toFixed(0)} MB image)`, measured: `${(median(migrate.samples.migrate) / 1000).toFixed(2)} s`, baseline: `${(median(migrate.samples.mksquashfs) / 1000).toFixed(2)} s`, ratio: `${migrateRatio.toFixed(2)}x`, target: `<= 1.15x`, met: migrateRatio <= 1.15},
-  {figure: `4. start latency, squash store vs local image`, measured: `${ours.toFixed(0)} ms`, baseline: `${local.toFixed(0)} ms local; per-container squashfuse ${(perContainer / local).toFixed(2)}x`, ratio: `${(ours / local).toFixed(2)}x`, target: `<= 1.10x`, met: ours / local <= 1.10},
-  {figure: `5. 32 containers at once: squash mounts, FUSE processes`, measured: `${sharedConcurrent.squashMounts} mount, ${sharedConcurrent.processes} processes, p50 ${(sharedConcurrent.p50 / 1000).toFixed(1)} s`, baseline: `per-container: ${scriptConcurrent.squashMounts} mounts, ${scriptConcurrent.processes} processes (${(scriptConcurrent.rssKiB / 1024).toFixed(0)} MiB), p50 ${(scriptConcurrent.p50 / 1000).toFixed(1)} s`, ratio: `${sharedConcurrent.squashMounts} vs ${scriptConcurrent.squashMounts} mounts`, target: `one mount per image`, met: sharedConcurrent.squashMounts === 1},
+  {figure: `4. start, warm node: pcluster run --shared-base-layers (whole path) vs local image`, measured: `${warm.toFixed(0)} ms`, baseline: `${local.toFixed(0)} ms local (Node deciding: ${(deciding / local).toFixed(2)}x; podman with pcluster's options: ${(ours / local).toFixed(2)}x)`, ratio: `${(warm / local).toFixed(2)}x`, target: `<= 1.10x`, met: warm / local <= 1.10},
+  {figure: `5. ${together!.figure.replace(/^5\. /, ``)}`, measured: together!.ours, baseline: `${together!.baseline}; per-container squashfuse: ${scriptConcurrent.squashMounts} mounts, ${scriptConcurrent.processes} processes (${(scriptConcurrent.rssKiB / 1024).toFixed(0)} MiB), p50 ${(scriptConcurrent.p50 / 1000).toFixed(1)} s`, ratio: together!.ratioText, target: together!.target, met: together!.met},
   {figure: `6. ${storm!.figure.replace(/^6\. /, ``)}`, measured: storm!.ours, baseline: storm!.baseline, ratio: storm!.ratioText, target: storm!.target, met: storm!.met},
   {figure: `7. ${herd!.figure.replace(/^7\. /, ``)}`, measured: herd!.ours, baseline: herd!.baseline, ratio: herd!.ratioText, target: herd!.target, met: herd!.met},
   {figure: `8. pass-through: the shim's own cost`, measured: `${shimCost.added.toFixed(2)} ms`, baseline: `Node path: +${nodePath.added.toFixed(0)} ms`, ratio: `+${shimCost.added.toFixed(2)} ms`, target: `<= 2 ms`, met: shimCost.added <= 2},
@@ -77,10 +80,11 @@ const lines = [
 publish(`summary`, lines, {quick, rows});
 
 const bars: Bar[] = [
-  {label: `1. first container vs registry pull`, value: first!.ratio, target: 20, lowerIsBetter: false},
+  {label: `1. first container vs registry pull`, value: first!.ratio, target: 30, lowerIsBetter: false},
   {label: `6. small files vs exploded store`, value: storm!.ratio, target: 10, lowerIsBetter: false},
   {label: `3. migration vs raw mksquashfs`, value: migrateRatio, target: 1.15, lowerIsBetter: true},
-  {label: `4. start vs local image`, value: ours / local, target: 1.10, lowerIsBetter: true},
+  {label: `4. start (whole path, warm) vs local`, value: warm / local, target: 1.10, lowerIsBetter: true},
+  {label: `5. 32 at once, p50 vs local`, value: together!.ratio, target: 1.25, lowerIsBetter: true},
   {label: `4. per-container squashfuse vs local`, value: perContainer / local, target: 1.10, lowerIsBetter: true},
 ];
 writeFileSync(join(RESULTS, `summary.png`), renderChart(`pcluster: headline ratios (log scale; blue = target)`, bars));

@@ -242,8 +242,13 @@ const rush = figures.herd as Awaited<ReturnType<typeof herd>>;
 const size = image!.bytes;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rows = [
-  {figure: `1. first container on a fresh node`, ours: seconds(median(first.shared)), baseline: `${seconds(median(first.pull))} (registry pull + run)`, ratio: median(first.pull) / median(first.shared), ratioText: `${(median(first.pull) / median(first.shared)).toFixed(1)}x faster`, target: `>= 20x faster`, met: median(first.pull) / median(first.shared) >= 20},
+  {figure: `1. first container on a fresh node`, ours: seconds(median(first.shared)), baseline: `${seconds(median(first.pull))} (registry pull + run)`, ratio: median(first.pull) / median(first.shared), ratioText: `${(median(first.pull) / median(first.shared)).toFixed(1)}x faster`, target: `>= 30x faster`, met: median(first.pull) / median(first.shared) >= 30},
   {figure: `2. node-local disk after that run`, ours: `${(median(first.sharedDisk) / 1e6).toFixed(2)} MB`, baseline: `${(median(first.pullDisk) / 1e6).toFixed(0)} MB (pulled)`, ratio: median(first.sharedDisk) / size, ratioText: `${(100 * median(first.sharedDisk) / size).toFixed(3)}% of the image`, target: `< 1%`, met: median(first.sharedDisk) / size < 0.01},
+  (() => {
+    const local = many.find(row => row.name === `local image`)!;
+    const shared = many.find(row => row.name.startsWith(`pcluster`))!;
+    return {figure: `5. ${CONCURRENT} containers at once on a fresh node, start p50`, ours: `${seconds(shared.p50)}, ${shared.squashMounts} squash mount, ${shared.processes} helper processes`, baseline: `${seconds(local.p50)} (local image)`, ratio: shared.p50 / local.p50, ratioText: `${(shared.p50 / local.p50).toFixed(2)}x`, target: `<= 1.25x, one mount`, met: shared.p50 / local.p50 <= 1.25 && shared.squashMounts === 1};
+  })(),
   {figure: `6. ${reads.files} small files read, network FS +${latencyMs} ms`, ours: seconds(median(reads.squash)), baseline: `${seconds(median(reads.exploded))} (exploded store)`, ratio: median(reads.exploded) / median(reads.squash), ratioText: `${(median(reads.exploded) / median(reads.squash)).toFixed(1)}x faster`, target: `>= 10x faster`, met: median(reads.exploded) / median(reads.squash) >= 10},
   {figure: `7. ${HERD} first uses at once vs one`, ours: seconds(rush.many.wallMs), baseline: `${seconds(rush.single.wallMs)} (one node)`, ratio: rush.many.wallMs / rush.single.wallMs, ratioText: `${(rush.many.wallMs / rush.single.wallMs).toFixed(2)}x the time of one`, target: `1 pull, 1 migration, all succeed`, met: rush.many.succeeded === HERD && rush.many.pulled === 1 && rush.many.storeImages === 1 && rush.many.verified},
 ];

@@ -15,7 +15,9 @@ export type ProbeResult =
 
 // Runs under /bin/sh with the path as $1. Builtins except stat(1), so it starts in about a millisecond.
 // `cd -P` resolves symlinks (and triggers an automount) the way realpath would. $2, when given, names
-// a file below the path whose cksum(1) is reported ("CRC SIZE"; empty when there is no such file).
+// a file below the path whose cksum(1) is reported ("CRC SIZE NAME"; empty when there is no such
+// file). cksum opens the file itself, as the shim's warm path does (test/integration/run.test.ts
+// tells the opens of the records' token apart from reads of the records by the program that opens).
 const PROBE_SCRIPT = `
 [ -e "$1" ] || { echo missing; exit 0; }
 [ -d "$1" ] || { echo not-a-directory; exit 0; }
@@ -23,7 +25,7 @@ cd -P -- "$1" 2>/dev/null || { echo permission-denied; exit 0; }
 magic=$(stat -f -c %t .) || exit 3
 if [ -w . ]; then w=rw; else w=ro; fi
 sum=
-if [ -n "$2" ] && [ -f "$2" ]; then sum=$(cksum <"$2") || sum=; fi
+if [ -n "$2" ] && [ -f "$2" ]; then sum=$(cksum -- "$2") || sum=; fi
 printf 'ok\\n%s\\n%s\\n%s\\n%s' "$magic" "$w" "$sum" "$PWD"
 `;
 
@@ -71,7 +73,8 @@ export function parseProbeOutput(stdout: string): ProbeResult {
   if (state === `missing` || state === `not-a-directory` || state === `permission-denied`)
     return {state};
   const realPath = rest.join(`\n`);
-  if (state !== `ok` || magic === undefined || !/^[0-9a-f]+$/i.test(magic) || !realPath.startsWith(`/`) || (sum !== `` && !/^\d+ \d+$/.test(sum ?? ``)))
+  const fingerprint = /^(\d+ \d+) /.exec(sum ?? ``)?.[1] ?? null;
+  if (state !== `ok` || magic === undefined || !/^[0-9a-f]+$/i.test(magic) || !realPath.startsWith(`/`) || (sum !== `` && fingerprint === null))
     return {state: `failed`, detail: `unexpected probe output ${JSON.stringify(stdout.slice(0, 200))}`};
-  return {state: `ok`, magic: parseInt(magic, 16), writable: writable === `rw`, realPath, fingerprint: sum || null};
+  return {state: `ok`, magic: parseInt(magic, 16), writable: writable === `rw`, realPath, fingerprint};
 }

@@ -25,10 +25,11 @@ import {shellQuote, type ExecPlan} from '../podman/handover.js';
 /** The version of the contract between this module and the shim's helper functions (shims/pcluster). */
 export const PLANS_FORMAT = 1;
 export const PLANS_FILE = `plans.sh`;
+/** The entries as data, for the next writer: plans.sh holds only what the shim sources (every warm start parses it). */
+export const ENTRIES_FILE = `plans.json`;
 const REFS_DIR = `refs`;
-const MAX_PLANS = 32;
-/** The line of plans.sh that carries the entries for the next writer (the functions are for the shim). */
-const ENTRIES_TAG = `# pcluster-plans: `;
+/** Sourcing plans.sh costs about 50 us per plan on every warm start; 16 cover a node's distinct command lines. */
+const MAX_PLANS = 16;
 /** Variables the shim sets for Node itself: never part of a decision. */
 const LAUNCH_VARIABLES = new Set([`PCLUSTER_EXEC_FD`, `PCLUSTER_INVOKED_AS`, `PCLUSTER_PODMAN`, `PCLUSTER_PLANS_DIR`, `PCLUSTER_SHIM`]);
 
@@ -110,7 +111,7 @@ export interface WarmPlan {
   readonly maxAge: number;
 }
 
-/** One entry as plans.sh keeps it (JSON on its tag line). */
+/** One entry as plans.json keeps it (plans.sh renders it as a shell function). */
 export interface StoredPlan {
   readonly id: string;
   /** /proc/uptime seconds after which the plan is dropped. */
@@ -148,8 +149,8 @@ export function unkeepableReason(warm: WarmPlan): string | null {
 }
 
 /**
- * Adds the plan to `dir`'s plans.sh (replacing one with the same prefix), written aside and renamed
- * into place. Returns why it was not kept, or null. Never throws: the warm path is an optimisation.
+ * Adds the plan to `dir`'s plans.sh (replacing one for the same command line and environment),
+ * written aside and renamed into place. Returns why it was not kept, or null. Never throws: the warm path is an optimisation.
  */
 export async function keepPlan(dir: string, warm: WarmPlan): Promise<string | null> {
   try {
@@ -185,18 +186,22 @@ export async function keepPlan(dir: string, warm: WarmPlan): Promise<string | nu
       },
       timeout: warm.probeTimeout,
     };
-    const kept = (await readEntries(dir)).filter(old => old.deadline > now && !sameTokens(old.prefix, entry.prefix));
+    const kept = (await readEntries(dir)).filter(old => old.deadline > now && !sameKey(old, entry));
     const entries = [entry, ...kept].slice(0, MAX_PLANS);
-    const temporary = join(dir, `.${PLANS_FILE}.${process.pid}.${id}`);
+    // Both written aside and renamed into place; a writer racing another may pair one's plans.json
+    // with the other's plans.sh, which only loses a plan.
+    const temporary = (file: string) => join(dir, `.${file}.${process.pid}.${id}`);
     try {
-      await writeFile(temporary, renderPlans(entries), {mode: 0o600});
+      await writeFile(temporary(PLANS_FILE), renderPlans(entries), {mode: 0o600});
       // The shim sources the file: a syntax error there would end every run before Node could mend it.
-      const parsed = await execa(`/bin/sh`, [`-n`, temporary], {reject: false, stdin: `ignore`});
+      const parsed = await execa(`/bin/sh`, [`-n`, temporary(PLANS_FILE)], {reject: false, stdin: `ignore`});
       if (parsed.failed)
         return `the rendered plans do not parse: ${parsed.stderr.trim()}`;
-      await rename(temporary, join(dir, PLANS_FILE));
+      await writeFile(temporary(ENTRIES_FILE), `${JSON.stringify(entries)}\n`, {mode: 0o600});
+      await rename(temporary(ENTRIES_FILE), join(dir, ENTRIES_FILE));
+      await rename(temporary(PLANS_FILE), join(dir, PLANS_FILE));
     } finally {
-      await rm(temporary, {force: true});
+      await Promise.all([PLANS_FILE, ENTRIES_FILE].map(file => rm(temporary(file), {force: true})));
     }
     await sweep(dir, entries);
     return null;
@@ -246,7 +251,7 @@ async function referenceFiles(dir: string, id: string, files: readonly FileSnaps
  */
 async function sweep(dir: string, entries: readonly StoredPlan[]): Promise<void> {
   for (const name of await readdir(dir)) {
-    const writer = new RegExp(`^\\.${PLANS_FILE.replace(`.`, `\\.`)}\\.(\\d+)\\.`).exec(name);
+    const writer = /^\.plans\.(?:sh|json)\.(\d+)\./.exec(name);
     if (writer !== null && !processAlive(Number(writer[1])))
       await rm(join(dir, name), {force: true});
   }
@@ -272,17 +277,23 @@ function processAlive(pid: number): boolean {
 }
 
 async function readEntries(dir: string): Promise<StoredPlan[]> {
-  const text = await readFile(join(dir, PLANS_FILE), `utf8`).catch(() => ``);
-  const line = text.split(`\n`).find(candidate => candidate.startsWith(ENTRIES_TAG));
-  if (line === undefined)
-    return [];
+  const text = await readFile(join(dir, ENTRIES_FILE), `utf8`).catch(() => ``);
   try {
-    const entries = JSON.parse(line.slice(ENTRIES_TAG.length)) as unknown;
+    const entries = JSON.parse(text) as unknown;
     return Array.isArray(entries) ? entries as StoredPlan[] : [];
   } catch {
     // A file of another format: start afresh.
     return [];
   }
+}
+
+/**
+ * A new plan replaces an old one made for the same command line in the same environment (by the same
+ * shim and podman); plans for other environments stay, so alternating between two does not thrash.
+ */
+function sameKey(a: StoredPlan, b: StoredPlan): boolean {
+  return a.podman === b.podman && a.shim === b.shim && sameTokens(a.prefix, b.prefix)
+    && sameTokens(a.env.map(pair => JSON.stringify(pair)), b.env.map(pair => JSON.stringify(pair)));
 }
 
 function sameTokens(a: readonly string[], b: readonly string[]): boolean {
@@ -297,7 +308,6 @@ async function uptimeSeconds(): Promise<number> {
 export function renderPlans(entries: readonly StoredPlan[]): string {
   return [
     `# pcluster exec plans: the warm path of run --shared-base-layers (docs/architecture.md). Written by pcluster; do not edit.`,
-    `${ENTRIES_TAG}${JSON.stringify(entries)}`,
     `pcluster_plans_format=${PLANS_FORMAT}`,
     `pcluster_plan_count=${entries.length}`,
     ...entries.map((entry, index) => renderEntry(entry, index + 1)),

@@ -85,7 +85,7 @@ test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulli
       {env: {...nodeB.env, ...envB, ...env}, reject: false});
     t.is(run.exitCode, 0, run.stderr);
     const lines = readFileSync(traced, `utf8`).split(`\n`);
-    const programs = new Map(lines.map(line => /^(\d+) execve\("([^"]+)"/.exec(line)).filter(match => match !== null).map(match => [match[1]!, match[2]!.split(`/`).at(-1)!]));
+    const programs = new Map(lines.map(line => /^(\d+)\s+execve\("([^"]+)"/.exec(line)).filter(match => match !== null).map(match => [match[1]!, match[2]!.split(`/`).at(-1)!]));
     return lines.filter(line => line.includes(` openat(`) && line.includes(store)).map(line => ({line, program: programs.get(line.split(` `)[0]!) ?? `?`}));
   };
   const tokenOnly = (opens: Array<{line: string, program: string}>) => opens.filter(open => /\.lock"/.test(open.line)).every(open => open.program === `cksum` && open.line.includes(`/overlay-images/images.lock", O_RDONLY`));

@@ -10,16 +10,13 @@
  * (PCLUSTER_TEST_LEGS selects legs too). Prints ava's TAP as it comes, a table of the legs, and a
  * closing `N passed, N failed` line; exits non-zero when any leg failed or ran no test.
  */
-import {join} from 'node:path';
 import {createInterface} from 'node:readline';
 import {execa} from 'execa';
 
-const REPO = new URL(`../../`, import.meta.url).pathname.replace(/\/$/, ``);
-const MATRIX = join(REPO, `test`, `matrix`);
-const AVA = join(`node_modules`, `ava`, `entrypoints`, `cli.mjs`);
+import {legCommand, LEGS, parseLegs, type Leg} from './legs.js';
 
-export const LEGS = [`host`, `trixie`, `sid`] as const;
-type Leg = typeof LEGS[number];
+const REPO = new URL(`../../`, import.meta.url).pathname.replace(/\/$/, ``);
+const AVA = `node_modules/ava/entrypoints/cli.mjs`;
 
 interface Tally {
   passed: number;
@@ -44,26 +41,7 @@ function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv): {legs:
     else
       avaArgs.push(arg);
   }
-  const legs = selection.split(`,`).map(name => name.trim()).filter(Boolean);
-  for (const leg of legs) {
-    if (!(LEGS as readonly string[]).includes(leg))
-      throw new Error(`unknown leg ${JSON.stringify(leg)} (legs: ${LEGS.join(`, `)})`);
-  }
-  return {legs: legs as Leg[], avaArgs};
-}
-
-/** The command that runs ava with TAP output in a leg. */
-async function legCommand(leg: Leg, avaArgs: readonly string[]): Promise<{file: string, args: string[], podman: string}> {
-  if (leg === `host`) {
-    const podman = (await execa(`podman`, [`--version`], {reject: false})).stdout.trim().replace(/^podman version /, `podman `) || `podman not found`;
-    return {file: process.execPath, args: [AVA, `--tap`, ...avaArgs], podman};
-  }
-  const root = (await execa(join(MATRIX, `root`), [leg], {stderr: `inherit`})).stdout.trim();
-  const version = (await execa(`chroot`, [root, `dpkg-query`, `--show`, `--showformat=\${Version}`, `podman`], {reject: false})).stdout.trim();
-  const podman = version ? `podman ${version} (Debian ${leg})` : `podman not found`;
-  // Inside, the leg's own Node trains the code cache (V8 takes only its own version's) before ava.
-  const inner = `node scripts/build.mjs >&2 && exec node ${AVA} --tap "$@"`;
-  return {file: join(MATRIX, `enter`), args: [root, `sh`, `-c`, inner, `sh`, ...avaArgs], podman};
+  return {legs: parseLegs(selection), avaArgs};
 }
 
 /**
@@ -99,7 +77,7 @@ async function runLeg(leg: Leg, avaArgs: readonly string[]): Promise<LegResult> 
   let podman = `?`;
   let exitCode: number;
   try {
-    const command = await legCommand(leg, avaArgs);
+    const command = await legCommand(leg, [leg === `host` ? process.execPath : `node`, AVA, `--tap`, ...avaArgs]);
     podman = command.podman;
     process.stdout.write(`\n# ==== leg ${leg}: ${podman} ====\n`);
     const child = execa(command.file, command.args, {cwd: REPO, reject: false, stdin: `ignore`, stdout: `pipe`, stderr: `inherit`});

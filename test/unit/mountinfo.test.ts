@@ -103,7 +103,7 @@ test(`unavailable paths carry the reason`, t => {
 
 test(`probe output parsing`, t => {
   t.deepEqual(parseProbeOutput(`ok\nef53\nrw\n\n/a b`), {state: `ok`, magic: 0xEF53, writable: true, realPath: `/a b`, fingerprint: null});
-  t.deepEqual(parseProbeOutput(`ok\nef53\nro\n905703328 64\n/s\nnl`), {state: `ok`, magic: 0xEF53, writable: false, realPath: `/s\nnl`, fingerprint: `905703328 64`});
+  t.deepEqual(parseProbeOutput(`ok\nef53\nro\n905703328 64 overlay-images/images.lock\n/s\nnl`), {state: `ok`, magic: 0xEF53, writable: false, realPath: `/s\nnl`, fingerprint: `905703328 64`});
   t.is(parseProbeOutput(`ok\nef53\nrw\nnot a sum\n/s`).state, `failed`);
   t.deepEqual(parseProbeOutput(`missing\n`), {state: `missing`});
   t.is(parseProbeOutput(`garbage`).state, `failed`);
