@@ -9,6 +9,7 @@ import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
 import {InstallShimsCommand} from './commands/install-shims.js';
 import {MigrateCommand} from './commands/migrate.js';
+import {PrefetchCommand} from './commands/prefetch.js';
 import {StoreGcCommand} from './commands/store/gc.js';
 import {StoreInitCommand} from './commands/store/init.js';
 import {StoreLsCommand} from './commands/store/ls.js';
@@ -36,6 +37,7 @@ export function buildCli(): Cli<PclusterContext> {
   cli.register(HelpCommand);
   cli.register(InstallShimsCommand);
   cli.register(MigrateCommand);
+  cli.register(PrefetchCommand);
   cli.register(StoreInitCommand);
   cli.register(StoreLsCommand);
   cli.register(StoreRmCommand);

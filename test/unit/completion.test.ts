@@ -20,7 +20,7 @@ const values = (answer: Answer) => answer.candidates.map(candidate => candidate.
 
 test(`top level: podman's commands plus pcluster's`, async t => {
   const answer = await complete([``], sources());
-  t.deepEqual(values(answer), [`run`, `doctor`, `install-shims`, `migrate`, `store`]);
+  t.deepEqual(values(answer), [`run`, `doctor`, `install-shims`, `migrate`, `prefetch`, `store`]);
   t.is(answer.directive, 4);
   t.deepEqual(values(await complete([`mi`], sources({candidates: [], directive: 4}))), [`migrate`]);
 });
