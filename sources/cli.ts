@@ -13,6 +13,7 @@ import {PrefetchCommand} from './commands/prefetch.js';
 import {StoreGcCommand} from './commands/store/gc.js';
 import {StoreInitCommand} from './commands/store/init.js';
 import {StoreLsCommand} from './commands/store/ls.js';
+import {StoreRefreshCommand} from './commands/store/refresh.js';
 import {StoreRmCommand} from './commands/store/rm.js';
 import {StoreVerifyCommand} from './commands/store/verify.js';
 import {VersionCommand} from './commands/version.js';
@@ -40,6 +41,7 @@ export function buildCli(): Cli<PclusterContext> {
   cli.register(PrefetchCommand);
   cli.register(StoreInitCommand);
   cli.register(StoreLsCommand);
+  cli.register(StoreRefreshCommand);
   cli.register(StoreRmCommand);
   cli.register(StoreVerifyCommand);
   cli.register(StoreGcCommand);

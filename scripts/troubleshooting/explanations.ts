@@ -10,6 +10,8 @@ export interface Explanation {
 }
 
 export const EXPLANATIONS: readonly Explanation[] = [
+  // Registry queries (before the tools' rows, which match any "is not installed").
+  {match: /skopeo is not installed/, cause: `--pull=newer and store refresh ask the registry with skopeo, which is not installed.`, fix: `Install skopeo (Debian/RHEL package skopeo).`},
   // Configuration (files, environment).
   {match: /cannot read config file|cannot read storage\.conf/, cause: `The file exists but cannot be read (permissions, a directory, an I/O error).`, fix: `Fix the file's permissions, or point PCLUSTER_CONFIG / PCLUSTER_SYSTEM_CONFIG elsewhere.`},
   {match: /root reads only config files/, cause: `pcluster runs as root and a config file it would read is owned by another account or writable by group/others: that account could choose the stores root runs from and the file root's log is appended to.`, fix: `chown root and chmod go-w the file (site config), or do not point root at a user's config.`},
@@ -24,6 +26,8 @@ export const EXPLANATIONS: readonly Explanation[] = [
   {match: /exists and is not a pcluster shim/, cause: `PREFIX/bin already holds a file named pcluster or podman that is not a link to this installation (a real podman there would be hidden from the shims' search).`, fix: `Use a prefix of its own for the shims, e.g. /opt/pcluster/shims.`},
   {match: /^code cache not written/, cause: `install-shims could not rebuild the installation's start-up code cache (dist/main-HASH.cjs.cache): the installation is read-only for this user (EROFS, EACCES), or the training run failed (its reason is given).`, fix: `Nothing to do for pcluster to work. For the faster start, run install-shims as the installation's owner on a writable copy, with the Node the nodes run; pcluster doctor shows whether the cache is used.`},
   // Migration.
+  {match: /^the registry of … did not answer/, cause: `A registry asked for a tag's current manifest (--pull=newer, store refresh) did not answer in 60 s.`, fix: `Check the registry and the network; the store's image is kept meanwhile.`},
+  {match: /cannot ask the registry what|the registry could not be asked/, cause: `skopeo could not fetch the tag's manifest (registry unreachable, authentication, a tag that no longer exists); its reason is appended. For --pull=newer with an image in the store, that image is kept, as podman keeps a local one.`, fix: `Give the registry options the pull needs (--tls-verify, --authfile, --creds); skopeo inspect docker://NAME shows the details.`},
   {match: /^migrate: no image given/, cause: `pcluster migrate was given neither an image nor a catalogue, or the catalogue lists none.`, fix: `Name the images, or list them in the --from-file catalogue (one per line).`},
   {match: /^cannot read catalogue/, cause: `The --from-file catalogue cannot be read (missing, permissions); the code is given.`, fix: `Check the path, or pipe it in with --from-file -.`},
   {match: /one image reference per line/, cause: `A catalogue line holds more than one word (an image and something else).`, fix: `One reference per line; anything after # is a comment.`},

@@ -7,6 +7,8 @@ import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../errors.js';
 import {progress, report, say} from '../log.js';
 import {formatSummary, inParallel, parseCatalogue, uniqueImages, type MigrationRow} from '../migrate/catalogue.js';
 import {formatBytes, migrateImage} from '../migrate/migrate.js';
+import {migrateIfNewer} from '../migrate/refresh.js';
+import {registryOptions} from '../migrate/registry.js';
 import {tokensWithout} from '../podman/argv.js';
 import {selectStore} from '../store/select.js';
 
@@ -41,6 +43,10 @@ export class MigrateCommand extends Command<PclusterContext> {
     description: `images migrated at once (default 2: pulls overlap while mksquashfs uses every core)`,
     validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 64)]),
   });
+  tlsVerify = Option.String(`--tls-verify`, {tolerateBoolean: true, description: `require HTTPS and verify certificates when asking registries (default true)`});
+  authfile = Option.String(`--authfile`, {description: `registry credentials file, as podman pull's`});
+  creds = Option.String(`--creds`, {description: `registry credentials USER[:PASSWORD], as podman pull's`});
+  certDir = Option.String(`--cert-dir`, {description: `directory of registry certificates, as podman pull's`});
   images = Option.Rest();
 
   override async execute(): Promise<number> {
@@ -49,15 +55,17 @@ export class MigrateCommand extends Command<PclusterContext> {
     if (images.length === 0)
       throw new UserError(`migrate: no image given (name images, or --from-file FILE)`);
     const store = await selectStore(config, this.store);
-    const context = {podman: launch.podman, globals: tokensWithout(podmanArgv.globals, () => false), store, config};
+    const context = {podman: launch.podman, globals: tokensWithout(podmanArgv.globals, () => false), pullOptions: registryOptions(this), store, config};
     const rows = await inParallel(images, this.jobs, async (raw, index): Promise<MigrationRow> => {
       const started = Date.now();
       const seconds = () => (Date.now() - started) / 1000;
       if (images.length > 1)
         progress(`[${index + 1}/${images.length}] ${raw}: starting`);
       try {
-        const result = await migrateImage(context, raw, this.pull);
+        const result = this.pull === `newer` ? await migrateIfNewer(context, raw) : await migrateImage(context, raw, this.pull);
         const what = result.migrated ? `migrated` : `already in the store:`;
+        if (`kept` in result && result.kept !== undefined)
+          say(`warn`, `${raw}: kept the store's image, the registry could not be asked (${result.kept})`);
         report(`${what} ${raw} -> ${store} (squash ${formatBytes(result.image.squashBytes ?? 0)}${result.source ? `, image ${formatBytes(result.source.size)}` : `, published by another node`})`);
         return {image: raw, status: result.migrated ? `migrated` : `present`, seconds: seconds(), squashBytes: result.image.squashBytes ?? 0, detail: result.image.id};
       } catch (error) {

@@ -1,5 +1,6 @@
 import {errorMessage, UserError} from '../errors.js';
 import {parseImageReference} from '../podman/reference.js';
+import {formatTable} from '../table.js';
 
 /**
  * A catalogue: the images a site keeps in its store, one reference per line, migrated in one command
@@ -68,9 +69,6 @@ export function formatSummary(rows: readonly MigrationRow[], formatBytes: (bytes
     row.status === `failed` ? `-` : formatBytes(row.squashBytes),
     row.status === `failed` ? row.detail : row.detail.slice(0, 12),
   ])];
-  const widths = table[0]!.map((_, column) => Math.max(...table.map(cells => cells[column]!.length)));
-  const lines = table.map(cells => cells.map((cell, column) => column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)).join(`  `).trimEnd());
   const count = (status: MigrationStatus) => rows.filter(row => row.status === status).length;
-  lines.push(`${rows.length} images: ${count(`migrated`)} migrated, ${count(`present`)} already there, ${count(`failed`)} failed`);
-  return `${lines.join(`\n`)}\n`;
+  return `${formatTable(table)}${rows.length} images: ${count(`migrated`)} migrated, ${count(`present`)} already there, ${count(`failed`)} failed\n`;
 }

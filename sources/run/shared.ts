@@ -112,8 +112,10 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(errorMessage(error));
   }
   const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
-  const located = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
-  const found = located ?? await migrateOnFirstUse(parsed, context, stores, raw, pull, tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name)));
+  const pullOptions = tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name));
+  const inStore = pull === `always` ? null : await locate(stores, reference);
+  const located = pull === `newer` && inStore !== null ? await unlessNewer(inStore, raw, pullOptions) : inStore;
+  const found = located ?? await migrateOnFirstUse(parsed, context, stores, raw, located === null && inStore !== null ? `always` : pull, pullOptions);
 
   if (subcommand === `pull`) {
     await checkSideCar(found, raw);
@@ -128,7 +130,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const plan = planFor(shadow === null ? withRecords(stores) : [shadow], {...(image ? {image} : {}), consumedOptions: [`--pull`]});
   // A decision the next identical command line may reuse: the image was found (not migrated by this
   // run), through a shadow, with every configured store answering.
-  if (located !== null && shadow !== null && skipped === 0)
+  if (located !== null && pull !== `newer` && shadow !== null && skipped === 0)
     await keepWarmPlan(context, {plan, positionals: args.positionals, stores, found: located, shadow, mountProgram, needs, driver});
   return handOver(plan, launch.execFd);
 }
@@ -248,6 +250,26 @@ async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: r
     if (error instanceof UserError)
       throw new Fallback(`migrating ${raw} into ${target.config.path} failed: ${error.message}`);
     throw error;
+  }
+}
+
+/**
+ * `--pull=newer` with the image in a store: kept when its registry still names the manifest it was
+ * made from, null when the tag moved (the run then migrates the new image). As with podman's newer,
+ * a registry that cannot be asked leaves the store's image to run.
+ */
+async function unlessNewer(found: Found, raw: string, pullOptions: readonly string[]): Promise<Found | null> {
+  const {freshness, storeName} = await import(`../migrate/refresh.js`);
+  const name = storeName(found.image, raw);
+  if (name === null)
+    return found;
+  try {
+    return (await freshness(found.image, name, pullOptions)).state === `changed` ? null : found;
+  } catch (error) {
+    if (!(error instanceof UserError))
+      throw error;
+    log().warn({image: raw, error: errorMessage(error)}, `--pull=newer: registry not asked; the store's image runs`);
+    return found;
   }
 }
 
