@@ -1,10 +1,9 @@
 import {Cli, UsageError as ClipanionUsageError, type BaseContext} from 'clipanion';
 
-import type {Config} from './config/schema.js';
 import {UserError} from './errors.js';
 import type {PodmanArgv} from './podman/argv.js';
-import type {Launch} from './podman/launch.js';
 import {CompletionCommand} from './commands/completion.js';
+import type {PclusterContext} from './commands/context.js';
 import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
 import {InstallShimsCommand} from './commands/install-shims.js';
@@ -18,13 +17,6 @@ import {StoreRmCommand} from './commands/store/rm.js';
 import {StoreVerifyCommand} from './commands/store/verify.js';
 import {VersionCommand} from './commands/version.js';
 import {PCLUSTER_VERSION} from './version.js';
-
-export interface PclusterContext extends BaseContext {
-  readonly launch: Launch;
-  readonly config: Config;
-  /** The whole command line as podman would read it (global options select stores, log level ...). */
-  readonly podmanArgv: PodmanArgv;
-}
 
 export function buildCli(): Cli<PclusterContext> {
   const cli = new Cli<PclusterContext>({

@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises';
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../cli.js';
+import type {PclusterContext} from './context.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../errors.js';
 import {progress, report, say} from '../log.js';
 import {formatSummary, inParallel, parseCatalogue, uniqueImages, type MigrationRow} from '../migrate/catalogue.js';

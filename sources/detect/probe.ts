@@ -42,7 +42,7 @@ export async function probePath(path: string, timeoutSeconds: number, fingerprin
   if (outcome === `timeout`)
     return {state: `timeout`, seconds: timeoutSeconds};
   if (outcome.exitCode !== 0)
-    return {state: `failed`, detail: outcome.stderr.trim() || `probe exited with ${outcome.exitCode ?? outcome.signal}`};
+    return {state: `failed`, detail: outcome.stderr.trim() || `probe exited with ${outcome.exitCode ?? `a signal`}`};
   return parseProbeOutput(outcome.stdout);
 }
 

@@ -1,9 +1,8 @@
 import {createHash} from 'node:crypto';
 
-import {runAbandonable} from '../child.js';
+import {failureLine, runAbandonable} from '../child.js';
 import {UserError} from '../errors.js';
 import {findTool} from '../host/facts.js';
-import {failureLine} from '../podman/podman.js';
 
 /**
  * What a registry says a tag is now, without pulling it: the digest of the manifest the tag names

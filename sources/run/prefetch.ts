@@ -1,14 +1,13 @@
 import {existsSync} from 'node:fs';
 import {open} from 'node:fs/promises';
 
-import {runAbandonable} from '../child.js';
+import {failureLine, runAbandonable} from '../child.js';
 import type {Config} from '../config/schema.js';
 import {errorMessage, UserError} from '../errors.js';
 import {formatBytes} from '../migrate/migrate.js';
 import {progress, report} from '../log.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
 import {tokensWithout, type PodmanArgv} from '../podman/argv.js';
-import {failureLine} from '../podman/podman.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference} from '../podman/reference.js';
 import {loadStorageConf, storageConfFile} from '../podman/storageconf.js';

@@ -13,7 +13,7 @@ import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '
 import {handOver, type ExecPlan} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
-import {defaultGraphRoot, loadStorageConf, storageConfCandidates, storageConfFile, type StorageConf} from '../podman/storageconf.js';
+import {loadStorageConf, storageConfCandidates, storageConfFile} from '../podman/storageconf.js';
 import {setUp} from '../setup.js';
 import {IMAGES_LOCK} from '../store/layout.js';
 import {squashDamage} from '../store/manage.js';

@@ -1,7 +1,7 @@
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {report} from '../../log.js';
 import {STORE_LOCK} from '../../store/layout.js';
 import {withStoreLock} from '../../store/lock.js';

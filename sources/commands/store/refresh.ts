@@ -1,7 +1,7 @@
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../../errors.js';
 import {report, say} from '../../log.js';
 import {inParallel} from '../../migrate/catalogue.js';
