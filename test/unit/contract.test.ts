@@ -1,0 +1,64 @@
+import {readFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+
+import {resolveConfig} from '../../sources/config/load.js';
+import {mountProgramEnv} from '../../sources/mount/program.js';
+import {MARKER_FILE, sideCarLinkPath} from '../../sources/store/layout.js';
+import {SHADOW_FILE, shadowRoot} from '../../sources/store/shadow.js';
+import {REPO} from '../helpers/node.js';
+
+/**
+ * The contract between the mount program (shims/pcluster-mount, POSIX sh: it runs once per container
+ * start, where Node's start-up would be paid every time) and the TypeScript that writes what it
+ * reads: file names, variables, defaults, where state lives. Each fact is read from both sides.
+ */
+const mountProgram = readFileSync(join(REPO, `shims`, `pcluster-mount`), `utf8`);
+const config = resolveConfig([], {}, {user: `u`, uid: 1000, env: {}});
+
+function shellConstant(name: string): string | undefined {
+  return new RegExp(`^${name}=(\\S+)$`, `m`).exec(mountProgram)?.[1];
+}
+
+test(`marker and shadow file names`, t => {
+  t.is(shellConstant(`MARKER_FILE`), MARKER_FILE);
+  t.is(shellConstant(`SHADOW_FILE`), SHADOW_FILE);
+});
+
+test(`every PCLUSTER_ variable the mount program reads is one Node sets, or the user's own state override`, t => {
+  const read = new Set(mountProgram.match(/\bPCLUSTER_[A-Z_]+\b/g));
+  const set = new Set(Object.keys(mountProgramEnv(config, [`/s`])));
+  t.deepEqual([...read].filter(name => !set.has(name)).sort(), [`PCLUSTER_MOUNT_STATE`]);
+  t.deepEqual([...set].filter(name => !read.has(name)), [], `nothing set that it ignores`);
+});
+
+test(`the mount program's defaults are the config's`, t => {
+  t.is(/\$\{PCLUSTER_MOUNT_GRACE:-(\d+)\}/.exec(mountProgram)?.[1], String(config.mount.grace));
+  t.is(/\$\{PCLUSTER_MOUNT_SQUASH:-(\w+)\}/.exec(mountProgram)?.[1], config.mount.squash);
+  t.is(/\$\{PCLUSTER_MOUNT_OVERLAY:-(\w+)\}/.exec(mountProgram)?.[1], config.mount.overlay);
+});
+
+test(`side-cars are looked for where the store puts their links`, t => {
+  // LINK.squash beside overlay/l/LINK, and through a layer's `link` file for LAYER/diff lowers.
+  t.is(sideCarLinkPath(`/s`, `LINK`), `/s/overlay/l/LINK.squash`);
+  t.true(mountProgram.includes(`"$pcluster_store/overlay/l/$1.squash"`));
+  t.true(mountProgram.includes(`pcluster_candidate=\${1%/*}/l/$pcluster_link.squash`));
+  t.true(mountProgram.includes(`sidecar_link=$lower.squash`));
+});
+
+test(`shadows live beside the mount state, for root, for users, and under PCLUSTER_MOUNT_STATE`, t => {
+  t.true(mountProgram.includes(`state=/run/pcluster/mounts`));
+  t.is(shadowRoot({}, false), `/run/pcluster/shadows`);
+  t.true(mountProgram.includes(`state=\${XDG_RUNTIME_DIR:-/tmp/pcluster-$(id -u)}/pcluster/mounts`));
+  t.is(shadowRoot({XDG_RUNTIME_DIR: `/run/user/7`}, true), `/run/user/7/pcluster/shadows`);
+  t.is(shadowRoot({}, true), `/tmp/pcluster-${process.getuid?.()}/pcluster/shadows`);
+  t.true(mountProgram.includes(`state=$PCLUSTER_MOUNT_STATE`));
+  t.is(shadowRoot({PCLUSTER_MOUNT_STATE: `/x/mount-state`}, true), `/x/shadows`);
+});
+
+test(`the mount program's mountinfo parser undoes every escape the kernel writes`, t => {
+  const awk = /gsub\([^)]*\)(?:; gsub\([^)]*\))*/.exec(mountProgram)?.[0] ?? ``;
+  for (const escape of [`040`, `011`, `012`, `134`])
+    t.true(awk.includes(`\\\\${escape}`), `\\${escape}`);
+  t.true(awk.lastIndexOf(`\\\\134`) > awk.lastIndexOf(`\\\\012`), `backslash last, or \\134012 would turn into a newline`);
+});
