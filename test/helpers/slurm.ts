@@ -1,5 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process';
-import {chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs';
 import {randomBytes} from 'node:crypto';
 import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -51,11 +51,13 @@ export interface SlurmOptions {
   readonly killWait?: number;
   /** A TaskProlog script (its text): runs as the job's user before each task; `export X=Y` lines set the task's environment. */
   readonly taskProlog?: string;
+  /** An Epilog script (its text): runs as root on each node of a job once the job's processes are gone. */
+  readonly epilog?: string;
 }
 
 const MUNGE_USER = `munge`;
 
-export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, taskProlog}: SlurmOptions = {}): Promise<SlurmCluster> {
+export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, taskProlog, epilog}: SlurmOptions = {}): Promise<SlurmCluster> {
   const dir = mkdtempSync(join(tmpdir(), `pcluster-slurm-`));
   // Jobs of other users read slurm.conf and reach munge's socket through it.
   chmodSync(dir, 0o755);
@@ -105,6 +107,7 @@ export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, task
       `SlurmdTimeout=60`,
       `MessageTimeout=30`,
       ...taskProlog === undefined ? [] : [`TaskProlog=${writeExecutable(join(dir, `task-prolog`), taskProlog)}`],
+      ...epilog === undefined ? [] : [`Epilog=${writeExecutable(join(dir, `epilog`), epilog)}`],
       ...nodes.map((node, index) => `NodeName=${node} NodeHostname=${host} Port=${ports[index + 1]} CPUs=${cpus} RealMemory=1000 State=UNKNOWN`),
       `PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8`,
       ``,
@@ -156,6 +159,9 @@ export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, task
         while (Date.now() < drained && (await client(`squeue`, [`-h`, `-o`, `%i`])).stdout.trim() !== ``)
           await new Promise(resolve => setTimeout(resolve, 250));
         await stopAll(started);
+        // A step whose processes outlived the wait (a job that would not end) keeps its slurmstepd,
+        // which outlives its slurmd: ours are those writing this cluster's logs.
+        killWithDescendants(processesWhere(cmdline => cmdline.startsWith(`slurmstepd:`)).filter(pid => writesUnder(pid, dir)));
         rmSync(dir, {recursive: true, force: true});
       },
     };
@@ -179,6 +185,21 @@ function toRecord(line: string): JobRecord {
     exitCode: Number(status),
     signal: Number(signal),
   };
+}
+
+/** Whether process `pid` holds a file under `dir` open. */
+function writesUnder(pid: number, dir: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some(fd => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${dir}/`);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 function writeExecutable(path: string, text: string): string {
@@ -249,7 +270,8 @@ export interface PclusterNodes {
   /** What jobs are submitted with (Slurm passes the submitter's environment to its tasks). */
   readonly submitEnv: Record<string, string>;
   dir(name: string): string;
-  mountState(name: string): string;
+  /** The mount state of node `name` for root, or for user `uid`. */
+  mountState(name: string, uid?: number): string;
   log(name: string): string;
   /** podman (the real one) on node `name`'s storage, as a task there would see it. */
   podman(name: string, args: readonly string[]): Promise<Outcome>;
@@ -267,10 +289,13 @@ events_logger = "file"
 export function pclusterNodes(root: string, names: readonly string[], {store, grace = 2}: {store: string, grace?: number}): PclusterNodes {
   mkdirSync(root, {recursive: true, mode: 0o755});
   const dir = (name: string) => join(root, name);
-  const mountState = (name: string) => join(dir(name), `run`, `pcluster`, `mounts`);
+  const mountState = (name: string, uid = 0) => uid === 0 ? join(dir(name), `run`, `pcluster`, `mounts`) : join(dir(name), `users`, String(uid), `run`, `pcluster`, `mounts`);
   const log = (name: string) => join(dir(name), `pcluster.log`);
   for (const name of names) {
     mkdirSync(dir(name), {mode: 0o755});
+    // Users' node-local storage (on a real node: local disk, /tmp), sticky like /tmp.
+    mkdirSync(join(dir(name), `users`));
+    chmodSync(join(dir(name), `users`), 0o1777);
     writeFileSync(join(dir(name), `storage.conf`), `[storage]\ndriver = "overlay"\ngraphroot = "${join(dir(name), `root`)}"\nrunroot = "${join(dir(name), `runroot`)}"\n`);
     writeFileSync(join(dir(name), `containers.conf`), NODE_CONTAINERS_CONF);
   }
@@ -286,9 +311,27 @@ export function pclusterNodes(root: string, names: readonly string[], {store, gr
 # Per-node paths for this task, from the node it runs on (slurm.conf TaskProlog: each "export" line
 # printed here is set in the task's environment).
 node_dir=${root}/$SLURMD_NODENAME
-echo "export CONTAINERS_STORAGE_CONF=$node_dir/storage.conf"
 echo "export CONTAINERS_CONF=$node_dir/containers.conf"
-echo "export PCLUSTER_MOUNT_STATE=$node_dir/run/pcluster/mounts"
+uid=$(id -u)
+if [ "$uid" = 0 ]; then
+	echo "export CONTAINERS_STORAGE_CONF=$node_dir/storage.conf"
+	echo "export PCLUSTER_MOUNT_STATE=$node_dir/run/pcluster/mounts"
+	exit 0
+fi
+# An unprivileged user: storage and mount state of their own on the node's local disk.
+user_dir=$node_dir/users/$uid
+if [ ! -e "$user_dir/storage.conf" ]; then
+	mkdir -p -m 0700 "$user_dir"
+	printf '[storage]\\ndriver = "overlay"\\ngraphroot = "%s"\\nrootless_storage_path = "%s"\\nrunroot = "%s"\\n' \\
+		"$user_dir/root" "$user_dir/root" "$user_dir/runroot" >"$user_dir/storage.conf.$$"
+	mv -f "$user_dir/storage.conf.$$" "$user_dir/storage.conf"
+fi
+echo "export CONTAINERS_STORAGE_CONF=$user_dir/storage.conf"
+echo "export PCLUSTER_MOUNT_STATE=$user_dir/run/pcluster/mounts"
+# Without XDG_RUNTIME_DIR rootless podman keeps its runtime state (runroot, pause process) under
+# \$TMPDIR: node-local on a real node, so here one per node.
+mkdir -p -m 0700 "$user_dir/tmp"
+echo "export TMPDIR=$user_dir/tmp"
 `;
   const podman = async (name: string, args: readonly string[]) =>
     outcome(await execa(REAL_PODMAN, args, {reject: false, env: {...nodeEnv(name), PODMAN_IGNORE_CGROUPSV1_WARNING: `1`}}));

@@ -1,13 +1,15 @@
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, chmodSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
-import {importBusybox, makeNode, PCLUSTER, processesWhere, SHIMS, type TestNode} from '../helpers/node.js';
+import {openFuseToUsers} from '../helpers/fuse.js';
+import {importBusybox, makeNode, outcome, PCLUSTER, processesWhere, REAL_PODMAN, SHIMS, type Outcome, type TestNode} from '../helpers/node.js';
 import {startRegistry, type Registry} from '../helpers/registry.js';
 import {pclusterNodes, startSlurm, type PclusterNodes, type SlurmCluster} from '../helpers/slurm.js';
-import {eventually, initStore, mountsOfType, watcherProcesses} from '../helpers/store.js';
+import {eventually, initStore, watcherProcesses} from '../helpers/store.js';
 
 /**
  * pcluster under a real Slurm (22.05, four slurmd on this host, test/helpers/slurm.ts): job arrays
@@ -63,14 +65,14 @@ function submitEnv(): Record<string, string> {
 }
 
 /** Squash mounts (kernel squashfs or squashfuse) under each node's directory, sampled every 50 ms while `during` runs. */
-async function sampleSquashMounts<T>(during: Promise<T>): Promise<{result: T, most: Map<string, number>, samples: number}> {
+async function sampleSquashMounts<T>(during: Promise<T>, uid = 0): Promise<{result: T, most: Map<string, number>, samples: number}> {
   const most = new Map<string, number>(nodes.names.map(name => [name, 0]));
   let samples = 0;
   let done = false;
   const sampler = (async () => {
     while (!done) {
       for (const name of nodes.names) {
-        const count = squashMounts(nodes.dir(name)).length;
+        const count = squashMounts(nodes.dir(name), uid).length;
         most.set(name, Math.max(most.get(name)!, count));
       }
       samples++;
@@ -85,28 +87,77 @@ async function sampleSquashMounts<T>(during: Promise<T>): Promise<{result: T, mo
   }
 }
 
-function squashMounts(under: string): string[] {
-  return [...mountsOfType(`squashfs`, `${under}/`), ...mountsOfType(`fuse.squashfuse`, `${under}/`), ...mountsOfType(`fuse.squashfuse_ll`, `${under}/`)];
+function squashMounts(under: string, uid = 0): string[] {
+  return mountsIn(uid, [`squashfs`, `fuse.squashfuse`, `fuse.squashfuse_ll`], under);
+}
+
+/**
+ * Mount points of `types` under `under`: the host's, and for an unprivileged user also those of the
+ * mount namespaces their processes are in (rootless podman mounts inside its own).
+ */
+function mountsIn(uid: number, types: readonly string[], under: string): string[] {
+  const tables = [`/proc/self/mountinfo`];
+  if (uid !== 0) {
+    const seen = new Set<string>();
+    for (const entry of readdirSync(`/proc`).filter(entry => /^\d+$/.test(entry))) {
+      try {
+        if (statSync(`/proc/${entry}`).uid !== uid)
+          continue;
+        const namespace = readlinkSync(`/proc/${entry}/ns/mnt`);
+        if (!seen.has(namespace)) {
+          seen.add(namespace);
+          tables.push(`/proc/${entry}/mountinfo`);
+        }
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+  const points = new Set<string>();
+  for (const table of tables) {
+    let text = ``;
+    try {
+      text = readFileSync(table, `utf8`);
+    } catch {
+      continue;
+    }
+    for (const line of text.split(`\n`).filter(Boolean)) {
+      const [left, right = ``] = line.split(` - `);
+      const point = left!.split(` `)[4]!;
+      if (types.includes(right.split(` `)[0]!) && point.startsWith(`${under}/`))
+        points.add(point);
+    }
+  }
+  return [...points];
 }
 
 /** Everything of pcluster, podman and the container a node may hold once its jobs are over; empty when clean. */
-async function leftovers(): Promise<string[]> {
+async function leftovers(user?: {name: string, uid: number}, userStore?: string): Promise<string[]> {
   const left: string[] = [];
+  const uid = user?.uid ?? 0;
   for (const name of nodes.names) {
     const dir = nodes.dir(name);
-    left.push(...squashMounts(dir).map(point => `${name}: squash mount ${point}`));
-    left.push(...[...mountsOfType(`overlay`, `${dir}/`), ...mountsOfType(`fuse.fuse-overlayfs`, `${dir}/`)].map(point => `${name}: overlay mount ${point}`));
-    left.push(...watcherProcesses(nodes.mountState(name)).map(pid => `${name}: watcher ${pid}`));
-    const state = nodes.mountState(name);
+    left.push(...squashMounts(dir, uid).map(point => `${name}: squash mount ${point}`));
+    left.push(...mountsIn(uid, [`overlay`, `fuse.fuse-overlayfs`], dir).map(point => `${name}: overlay mount ${point}`));
+    left.push(...watcherProcesses(nodes.mountState(name, uid)).map(pid => `${name}: watcher ${pid}`));
+    const state = nodes.mountState(name, uid);
     if (existsSync(state))
       left.push(...readdirSync(state).map(entry => `${name}: mount state ${entry}`));
-    const containers = await nodes.podman(name, [`ps`, `-aq`]);
+    const containers = user === undefined ? await nodes.podman(name, [`ps`, `-aq`]) : await podmanAs(user.name, name, [`ps`, `-aq`]);
     left.push(...containers.stdout.split(`\n`).filter(Boolean).map(id => `${name}: container ${id}`));
   }
   // podman, conmon, FUSE daemons, watchers, container processes: anything naming a node's files.
   left.push(...processesWhere(cmdline => cmdline.includes(`${nodes.root}/`)).map(pid => `process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, `utf8`).replace(/\0/g, ` `)}`));
-  left.push(...readdirSync(join(store, `pcluster`, `locks`)).map(entry => `store lock ${entry}`));
+  left.push(...readdirSync(join(userStore ?? store, `pcluster`, `locks`)).map(entry => `store lock ${entry}`));
   return left;
+}
+
+/** podman as `user` on node `name`, with the storage its tasks there use. */
+async function podmanAs(user: string, name: string, args: readonly string[]): Promise<Outcome> {
+  const uid = Number((await execa(`id`, [`-u`, user])).stdout);
+  return outcome(await execa(`runuser`, [`-u`, user, `--`, `env`, `CONTAINERS_CONF=${join(nodes.dir(name), `containers.conf`)}`,
+    `CONTAINERS_STORAGE_CONF=${join(nodes.dir(name), `users`, String(uid), `storage.conf`)}`, `PODMAN_IGNORE_CGROUPSV1_WARNING=1`,
+    `TMPDIR=${join(nodes.dir(name), `users`, String(uid), `tmp`)}`, `HOME=/home/${user}`, REAL_PODMAN, ...args], {reject: false, cwd: `/`}));
 }
 
 async function storeImages(): Promise<Array<{names: string[], state: string}>> {
@@ -204,3 +255,75 @@ slurmTest(`srun -N4 -n16: 16 ranks in containers of one image, one squash mount 
   t.deepEqual(left, []);
 });
 
+
+slurmTest(`the array submitted by an unprivileged user: rootless tasks without XDG_RUNTIME_DIR, from a cold store of theirs, nothing left`, async t => {
+  const user = `pcluster-sl${process.pid % 10000}`;
+  execFileSync(`useradd`, [`-m`, user]);
+  const closeFuse = openFuseToUsers();
+  t.teardown(() => {
+    closeFuse();
+    try {
+      execFileSync(`pkill`, [`-KILL`, `-u`, user], {stdio: `ignore`});
+    } catch {
+      // No process left.
+    }
+    // userdel refuses while the killed processes are still there; -r complains of a mail spool the user never had.
+    for (let attempt = 0; attempt < 50 && existsSync(`/home/${user}`); attempt++) {
+      try {
+        execFileSync(`userdel`, [`-r`, user], {stdio: `ignore`});
+      } catch {
+        execFileSync(`sleep`, [`0.1`]);
+      }
+    }
+  });
+  const uid = Number(execFileSync(`id`, [`-u`, user], {encoding: `utf8`}).trim());
+  const gid = Number(execFileSync(`id`, [`-g`, user], {encoding: `utf8`}).trim());
+  const own = join(scratch, `user`);
+  mkdirSync(own);
+  chownSync(own, uid, gid);
+  const userStore = join(own, `store`);
+  const env = {
+    ...submitEnv(), HOME: `/home/${user}`, USER: user, LOGNAME: user, XDG_CONFIG_HOME: `/home/${user}/.config`, ...cluster.env,
+    PCLUSTER_STORE: userStore, PCLUSTER_REQUIRE_SHARED: `0`,
+  };
+  // Outside a job (no $SLURMD_NODENAME for the site config's log template): the user's own commands.
+  mkdirSync(join(own, `tmp`), {mode: 0o700});
+  chownSync(join(own, `tmp`), uid, gid);
+  const asUser = {uid, gid, env: {...env, PCLUSTER_SYSTEM_CONFIG: `/nonexistent`, TMPDIR: join(own, `tmp`)}, extendEnv: false, reject: false, cwd: own};
+  const init = await execa(PCLUSTER, [`store`, `init`, userStore], asUser);
+  t.is(init.exitCode, 0, init.stderr);
+
+  const tasks = 32;
+  const script = `#!/bin/sh
+exec podman run --rm --network none --tls-verify=false -e SLURM_ARRAY_TASK_ID --shared-base-layers ${image} \\
+  sh -c 'echo "task $SLURM_ARRAY_TASK_ID"; exit $((SLURM_ARRAY_TASK_ID % 7))'
+`;
+  const started = Date.now();
+  const {result: {jobId, outcome: submitted}, most} = await sampleSquashMounts(
+    cluster.sbatch(script, [`--array=0-${tasks - 1}`, `--output=${own}/%a.out`, `--error=${own}/%a.err`, `--chdir=${own}`], {uid, gid, env, extendEnv: false, cwd: own}), uid);
+  t.log(`${tasks} rootless tasks: ${((Date.now() - started) / 1000).toFixed(1)} s; most squash mounts per node ${JSON.stringify(Object.fromEntries(most))}`);
+  t.true(Number.isInteger(jobId), submitted.stderr);
+  const records = await cluster.jobs(jobId);
+  const wrong: string[] = [];
+  for (let task = 0; task < tasks; task++) {
+    const record = records.find(entry => entry.arrayTaskId === task);
+    const output = existsSync(join(own, `${task}.out`)) ? readFileSync(join(own, `${task}.out`), `utf8`) : `(no output)`;
+    // stderr may hold podman's own rootless warnings ("/" is not a shared mount), nothing of pcluster's.
+    const errors = existsSync(join(own, `${task}.err`)) ? readFileSync(join(own, `${task}.err`), `utf8`) : ``;
+    if (record?.exitCode !== task % 7 || record.signal !== 0 || output !== `task ${task}\n` || errors.includes(`pcluster:`))
+      wrong.push(`task ${task}: ${JSON.stringify(record)} ${output} ${errors}`);
+  }
+  t.deepEqual(wrong, [], `every rootless task's exit code is its own`);
+  t.deepEqual([...new Set(records.map(record => record.node))].sort(), [...nodes.names]);
+  const listed = JSON.parse((await execa(PCLUSTER, [`store`, `ls`, `--json`, `--store`, userStore], asUser)).stdout) as Array<{names: string[], state: string}>;
+  t.deepEqual(listed.map(entry => [entry.names, entry.state]), [[[image], `ready`]], `one image in the user's store`);
+  t.is(readdirSync(join(userStore, `squash`)).length, 1, `one side-car`);
+  const verified = await execa(PCLUSTER, [`store`, `verify`, `--store`, userStore], asUser);
+  t.is(verified.exitCode, 0, verified.stderr);
+  t.true([...most.values()].every(count => count <= 1), `at most one squash mount per node at any moment`);
+  t.true([...most.values()].some(count => count === 1), `a squash mount was seen`);
+
+  let left: string[] = [];
+  await eventually(`nothing left on the nodes`, 30, async () => (left = await leftovers({name: user, uid}, userStore)).length === 0).catch(() => {});
+  t.deepEqual(left, []);
+});
