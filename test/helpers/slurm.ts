@@ -51,13 +51,11 @@ export interface SlurmOptions {
   readonly killWait?: number;
   /** A TaskProlog script (its text): runs as the job's user before each task; `export X=Y` lines set the task's environment. */
   readonly taskProlog?: string;
-  /** An Epilog script (its text): runs as root on each node of a job once the job's processes are gone. */
-  readonly epilog?: string;
 }
 
 const MUNGE_USER = `munge`;
 
-export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, taskProlog, epilog}: SlurmOptions = {}): Promise<SlurmCluster> {
+export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, taskProlog}: SlurmOptions = {}): Promise<SlurmCluster> {
   const dir = mkdtempSync(join(tmpdir(), `pcluster-slurm-`));
   // Jobs of other users read slurm.conf and reach munge's socket through it.
   chmodSync(dir, 0o755);
@@ -107,7 +105,6 @@ export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, task
       `SlurmdTimeout=60`,
       `MessageTimeout=30`,
       ...taskProlog === undefined ? [] : [`TaskProlog=${writeExecutable(join(dir, `task-prolog`), taskProlog)}`],
-      ...epilog === undefined ? [] : [`Epilog=${writeExecutable(join(dir, `epilog`), epilog)}`],
       ...nodes.map((node, index) => `NodeName=${node} NodeHostname=${host} Port=${ports[index + 1]} CPUs=${cpus} RealMemory=1000 State=UNKNOWN`),
       `PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8`,
       ``,
