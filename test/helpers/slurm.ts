@@ -72,7 +72,8 @@ export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, task
     const ports = [await freePort(), ...await Promise.all(nodes.map(() => freePort()))];
     const lines = [
       `ClusterName=pcltest`,
-      `SlurmctldHost=${host}`,
+      // Addresses given: the host's name need not resolve (a CI machine's may not).
+      `SlurmctldHost=${host}(127.0.0.1)`,
       `SlurmctldPort=${ports[0]}`,
       `SlurmUser=root`,
       `SlurmdUser=root`,
@@ -105,7 +106,7 @@ export async function startSlurm({nodes: count = 4, cpus = 8, killWait = 5, task
       `SlurmdTimeout=60`,
       `MessageTimeout=30`,
       ...taskProlog === undefined ? [] : [`TaskProlog=${writeExecutable(join(dir, `task-prolog`), taskProlog)}`],
-      ...nodes.map((node, index) => `NodeName=${node} NodeHostname=${host} Port=${ports[index + 1]} CPUs=${cpus} RealMemory=1000 State=UNKNOWN`),
+      ...nodes.map((node, index) => `NodeName=${node} NodeHostname=${host} NodeAddr=127.0.0.1 Port=${ports[index + 1]} CPUs=${cpus} RealMemory=1000 State=UNKNOWN`),
       `PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8`,
       ``,
     ];
