@@ -225,6 +225,11 @@ slurmTest(`srun -N4 -n16: 16 ranks in containers of one image, one squash mount 
   // rank runs from the store.
   for (const name of nodes.names)
     await nodes.podman(name, [`rmi`, `--ignore`, image]);
+  // Run alone (--match), the store is still cold: the migrating rank's node would likewise run its pull.
+  if ((await storeImages()).length === 0) {
+    const migrated = await execa(PCLUSTER, [...builder.globals, `migrate`, `--store`, store, image], {env: builder.env, reject: false});
+    t.is(migrated.exitCode, 0, migrated.stderr);
+  }
   const out = join(scratch, `srun-out`);
   mkdirSync(out);
   // Each rank: its Slurm identity and the namespaces it sees, then a pause so the ranks of a node overlap.
