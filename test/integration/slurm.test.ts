@@ -13,7 +13,8 @@ import {eventually, initStore, watcherProcesses} from '../helpers/store.js';
 
 /**
  * pcluster under a real Slurm (22.05, four slurmd on this host, test/helpers/slurm.ts): job arrays
- * and srun steps whose tasks run `pcluster run --shared-base-layers`, each Slurm node a pcluster node
+ * and srun steps whose tasks run `podman run --shared-base-layers` (pcluster's shim first on PATH) or
+ * `pcluster run --shared-base-layers`, each Slurm node a pcluster node
  * of its own (graphroot, runroot, mount state chosen from $SLURMD_NODENAME by the cluster's
  * TaskProlog, as docs/slurm.md describes). The image comes from a local registry: its first use in a
  * job pulls and migrates it once for all nodes.
