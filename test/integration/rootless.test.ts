@@ -1,10 +1,11 @@
 import {execFileSync} from 'node:child_process';
-import {chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
+import {openFuseToUsers} from '../helpers/fuse.js';
 import {PCLUSTER} from '../helpers/node.js';
 
 /**
@@ -14,14 +15,13 @@ import {PCLUSTER} from '../helpers/node.js';
  */
 const USER = `pcluster-rl${process.pid % 10000}`;
 let dir: string;
-let fuseMode: number;
+let closeFuse: (() => void) | undefined;
 let uid: number;
 
 test.before(() => {
   execFileSync(`useradd`, [`-m`, USER]);
   uid = Number(execFileSync(`id`, [`-u`, USER], {encoding: `utf8`}).trim());
-  fuseMode = statSync(`/dev/fuse`).mode & 0o777;
-  chmodSync(`/dev/fuse`, 0o666); // rootless FUSE mounts (the CI machines ship it 0600)
+  closeFuse = openFuseToUsers(); // rootless FUSE mounts (the CI machines ship /dev/fuse 0600)
   dir = mkdtempSync(join(tmpdir(), `pcluster-rootless-`));
   chmodSync(dir, 0o755);
   mkdirSync(join(dir, `run`), {mode: 0o700});
@@ -51,8 +51,7 @@ test.after.always(() => {
   } catch {
     // Already gone.
   }
-  if (fuseMode !== undefined)
-    chmodSync(`/dev/fuse`, fuseMode);
+  closeFuse?.();
   if (dir)
     rmSync(dir, {recursive: true, force: true});
 });
