@@ -252,7 +252,6 @@ function resolvePath(raw: string, where: string, identity: TemplateContext): str
 export function checkStorePath(path: string, where: string): string {
   if (!isAbsolute(path))
     throw new UserError(`${where}: ${JSON.stringify(path)} is not an absolute path`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f,:]/.test(path))
     throw new UserError(`${where}: ${JSON.stringify(path)} contains a comma, colon or control character, which podman's storage and overlay options cannot carry`);
   return path.length > 1 ? path.replace(/\/+$/, ``) : path;

@@ -21,7 +21,6 @@ export function parseImageReference(raw: string): ImageReference {
     throw new UserError(`image reference is empty`);
   if (raw.length > MAX_REFERENCE)
     throw new UserError(`image reference ${shown} is longer than ${MAX_REFERENCE} characters`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(raw))
     throw new UserError(`image reference ${shown} contains control characters`);
   if (raw.startsWith(`-`))
