@@ -11,6 +11,7 @@ import {InstallShimsCommand} from './commands/install-shims.js';
 import {MigrateCommand} from './commands/migrate.js';
 import {StoreGcCommand} from './commands/store/gc.js';
 import {StoreInitCommand} from './commands/store/init.js';
+import {StoreDuCommand} from './commands/store/du.js';
 import {StoreLsCommand} from './commands/store/ls.js';
 import {StoreRmCommand} from './commands/store/rm.js';
 import {StoreVerifyCommand} from './commands/store/verify.js';
@@ -38,6 +39,7 @@ export function buildCli(): Cli<PclusterContext> {
   cli.register(MigrateCommand);
   cli.register(StoreInitCommand);
   cli.register(StoreLsCommand);
+  cli.register(StoreDuCommand);
   cli.register(StoreRmCommand);
   cli.register(StoreVerifyCommand);
   cli.register(StoreGcCommand);

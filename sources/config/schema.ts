@@ -15,6 +15,12 @@ const isStoreEntry = t.isObject({
   require_shared: t.isOptional(t.isBoolean()),
   /** Run from the store even though users other than its owner can write to it (trust them all). */
   allow_writable: t.isOptional(t.isBoolean()),
+  /** Size the store's images may take (`10T`, bytes ...): `store gc` and migrations keep it under. */
+  max_size: t.isOptional(t.isOneOf([t.isString(), t.isNumber()])),
+  /** What gc brings the store down to once over max_size: a size or a percentage of max_size. */
+  low_watermark: t.isOptional(t.isOneOf([t.isString(), t.isNumber()])),
+  /** Images gc never removes by policy (references as `podman run` takes them). */
+  keep: t.isOptional(t.isArray(t.isString())),
 });
 
 export const isConfigFile = t.isObject({
@@ -59,6 +65,17 @@ export interface StoreConfig {
   readonly allowWritable: boolean;
   /** Where this entry was defined (a file, or an environment variable), for messages. */
   readonly origin: string;
+  readonly space: SpaceConfig;
+}
+
+/** A store's space policy (`store gc`, migrations). */
+export interface SpaceConfig {
+  /** Bytes; null: no limit. */
+  readonly maxSize: number | null;
+  /** Bytes gc brings the store down to once over maxSize (maxSize itself when not configured). */
+  readonly lowWatermark: number | null;
+  /** Image references gc never removes by policy. */
+  readonly keep: readonly string[];
 }
 
 export interface Config {
