@@ -1,5 +1,3 @@
-import {rm} from 'node:fs/promises';
-
 import type {SpaceConfig} from '../config/schema.js';
 import {findImage, imageState, type StoreImage} from './catalog.js';
 import {readLayerRecords, type LayerRecord} from './layout.js';
@@ -83,12 +81,11 @@ export function planStoreSpace(space: StoreSpace, rules: SpaceRules): SpacePlan 
   return planSpace(space.images.filter(({image}) => imageState(image) === `ready` || imageState(image) === `exploded`), rules);
 }
 
-/** Removes the plan's images the way `store rm` does (side-cars to the trash), and their usage marks. */
+/** Removes the plan's images the way `store rm` does (side-cars to the trash, usage marks gone). */
 export async function applySpacePlan(store: string, storePodman: StorePodman, space: StoreSpace, plan: SpacePlan, onRemoved: (decision: SpacePlan['remove'][number]) => void): Promise<void> {
   for (const decision of plan.remove) {
     const image = space.images.find(candidate => candidate.id === decision.image.id)!.image;
     await removeStoreImage(store, storePodman, image);
-    await Promise.all(space.marks.filter(mark => mark.link === image.link).map(mark => rm(mark.file, {force: true})));
     onRemoved(decision);
   }
 }

@@ -157,9 +157,14 @@ test(`gc --unused-for removes what nobody used for that long; pinned and mounted
   t.regex(short.stderr, /kept: localhost\/app-c:1 \([0-9a-f]{12}\): in use on a node/);
   t.regex(short.stderr, /would remove: localhost\/busybox:test/);
 
+  // A mark of an image no longer in the store (a watcher's refresh after the image went) is garbage.
+  const stray = join(usageDir(store), `${`Z`.repeat(26)}.n9.0`);
+  writeFileSync(stray, ``);
   const gc = await pcluster(builder, [`store`, `gc`, `--store`, store, `--unused-for`, `30d`], env);
   t.is(gc.exitCode, 0, gc.stderr);
   t.regex(gc.stderr, /removed: localhost\/app-a:1/);
+  t.regex(gc.stderr, /removed: \S+\/pcluster\/usage: usage marks of no image \(Z{26}\.n9\.0\)/);
+  t.false(existsSync(stray));
   t.deepEqual(names(await listed(store)), [`localhost/app-b:1`, `localhost/app-c:1`, `localhost/busybox:test`]);
   t.false(readdirSync(usageDir(store)).some(name => name.startsWith(aLink)), `the removed image's marks went with it`);
   t.is(readdirSync(join(store, `squash`)).length, 3, `the removed image's side-car went to the trash`);
