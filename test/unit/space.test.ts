@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import {resolveConfig} from '../../sources/config/load.js';
+import {parseConfigFile, resolveConfig} from '../../sources/config/load.js';
 import {parseDuration, parseSize, parseWatermark, watermarkBytes} from '../../sources/config/units.js';
 import {measureSharing} from '../../sources/store/du.js';
 import {planSpace, type SpaceCandidate} from '../../sources/store/policy.js';
@@ -53,6 +53,9 @@ test(`config: max_size, low_watermark (size or percent), keep; a bad value names
     {message: `/etc/p.toml: stores[0].low_watermark: "2T" is above max_size "1T"`});
   t.throws(() => resolveConfig([{origin: `/etc/p.toml`, data: {stores: [{path: `/s`, low_watermark: `80%`}]}}], {}, identity),
     {message: /^\/etc\/p\.toml: stores\[0\]\.low_watermark: needs max_size/});
+  t.throws(() => parseConfigFile(`/etc/p.toml`, `[[stores]]\npath = "/s"\nmax_size = true\n`),
+    {message: `/etc/p.toml: stores[0].max_size: expected a size such as "10T" or a number of bytes (got true)`});
+  t.deepEqual(parseConfigFile(`/etc/p.toml`, `[[stores]]\npath = "/s"\nmax_size = 1000000\nlow_watermark = "50%"\n`).stores, [{path: `/s`, max_size: 1000000, low_watermark: `50%`}]);
 });
 
 test(`unused-for: images idle that long go, least recently used first; a never-used image is as old as its migration`, t => {
