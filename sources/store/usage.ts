@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto';
 import {rm, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
@@ -41,14 +42,19 @@ export async function readUsageMarks(store: string): Promise<UsageMark[]> {
  * cannot be written (a reader of a store it may not write).
  */
 export async function storeClock(store: string): Promise<number> {
-  const probe = join(usageDir(store), `.clock.${process.pid}`);
+  // Anyone may create files in a public store's usage dir: an unguessable name, created exclusively,
+  // so that no planted link makes this write somewhere else (as root, say).
+  const probe = join(usageDir(store), `.clock.${randomBytes(12).toString(`hex`)}`);
+  let created = false;
   try {
-    await writeFile(probe, ``);
+    await writeFile(probe, ``, {flag: `wx`});
+    created = true;
     return (await stat(probe)).mtimeMs;
   } catch {
     return Date.now();
   } finally {
-    await rm(probe, {force: true}).catch(() => undefined);
+    if (created)
+      await rm(probe, {force: true}).catch(() => undefined);
   }
 }
 

@@ -1,4 +1,4 @@
-import {existsSync, readdirSync, statSync, utimesSync, writeFileSync} from 'node:fs';
+import {existsSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync} from 'node:fs';
 import {hostname} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
@@ -97,10 +97,15 @@ test(`a node marks an image when it mounts it, not on every start; store ls show
   t.is(statSync(usageDir(store)).mode & 0o7777, 0o1777, `a public store's usage dir takes any user's marks`);
   const runner = newNode(`space-runner`);
   const env = storeEnv(runner, store, {PCLUSTER_MOUNT_GRACE: `30`, PCLUSTER_STRICT: `1`});
+  // Anyone can write the usage dir: a link planted at the mark's name is replaced, never written through.
+  const own = join(usageDir(store), `${linkOf(store, `localhost/app-a:1`)}.${hostname()}.0`);
+  const victim = join(runner.dir, `victim`);
+  writeFileSync(victim, `untouched\n`);
+  symlinkSync(victim, own);
   const first = await pcluster(runner, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/app-a:1`, `cat`, `/a`], env);
   t.is(first.exitCode, 0, first.stderr);
-  const own = join(usageDir(store), `${linkOf(store, `localhost/app-a:1`)}.${hostname()}.0`);
-  await eventually(`the usage mark of the new mount`, 20, () => existsSync(own));
+  await eventually(`the usage mark of the new mount`, 20, () => lstatSync(own).isFile());
+  t.is(readFileSync(victim, `utf8`), `untouched\n`);
   t.deepEqual(readdirSync(usageDir(store)).filter(name => !name.startsWith(`.`)), [own.split(`/`).at(-1)], `one mark, and only for the image that ran`);
 
   // The mount is still there (grace): a second start writes nothing.
