@@ -1,29 +1,23 @@
 import {Cli, UsageError as ClipanionUsageError, type BaseContext} from 'clipanion';
 
-import type {Config} from './config/schema.js';
 import {UserError} from './errors.js';
 import type {PodmanArgv} from './podman/argv.js';
-import type {Launch} from './podman/launch.js';
 import {CompletionCommand} from './commands/completion.js';
+import type {PclusterContext} from './commands/context.js';
 import {DoctorCommand} from './commands/doctor.js';
 import {HelpCommand} from './commands/help.js';
 import {InstallShimsCommand} from './commands/install-shims.js';
 import {MigrateCommand} from './commands/migrate.js';
+import {PrefetchCommand} from './commands/prefetch.js';
 import {StoreGcCommand} from './commands/store/gc.js';
 import {StoreInitCommand} from './commands/store/init.js';
 import {StoreDuCommand} from './commands/store/du.js';
 import {StoreLsCommand} from './commands/store/ls.js';
+import {StoreRefreshCommand} from './commands/store/refresh.js';
 import {StoreRmCommand} from './commands/store/rm.js';
 import {StoreVerifyCommand} from './commands/store/verify.js';
 import {VersionCommand} from './commands/version.js';
 import {PCLUSTER_VERSION} from './version.js';
-
-export interface PclusterContext extends BaseContext {
-  readonly launch: Launch;
-  readonly config: Config;
-  /** The whole command line as podman would read it (global options select stores, log level ...). */
-  readonly podmanArgv: PodmanArgv;
-}
 
 export function buildCli(): Cli<PclusterContext> {
   const cli = new Cli<PclusterContext>({
@@ -37,8 +31,10 @@ export function buildCli(): Cli<PclusterContext> {
   cli.register(HelpCommand);
   cli.register(InstallShimsCommand);
   cli.register(MigrateCommand);
+  cli.register(PrefetchCommand);
   cli.register(StoreInitCommand);
   cli.register(StoreLsCommand);
+  cli.register(StoreRefreshCommand);
   cli.register(StoreDuCommand);
   cli.register(StoreRmCommand);
   cli.register(StoreVerifyCommand);

@@ -2,7 +2,7 @@ import {errorMessage, EXIT_PODMAN_ERROR, UserError} from './errors.js';
 import {parsePodmanArgv, SHARED_BASE_LAYERS, subcommandReadsArgs, parseSubcommandArgs, type PodmanArgv} from './podman/argv.js';
 import {handOver} from './podman/handover.js';
 import {launchFromEnv, type Launch} from './podman/launch.js';
-import {COMPLETE, OWN_AS_PCLUSTER, OWN_COMMANDS} from './commands/names.js';
+import {COMPLETE, OWN_AS_PCLUSTER, OWN_COMMANDS, PREFETCH} from './commands/names.js';
 
 /**
  * The Node half of pcluster: decide what the user's command line is (one of our commands, a
@@ -26,7 +26,8 @@ async function main(argv: readonly string[]): Promise<number> {
 
   if (own) {
     const [{setUp}, {runOwnCommand}] = await Promise.all([import(`./setup.js`), import(`./cli.js`)]);
-    return runOwnCommand(parsed, {launch, config: setUp(parsed)});
+    const ownCommand = async () => runOwnCommand(parsed, {launch, config: setUp(parsed)});
+    return parsed.commandPath[0] === PREFETCH ? neverFailing(ownCommand) : ownCommand();
   }
   // It reads its config itself: what the decision reads is noted, for the warm path (run/plancache.ts).
   const {runSharedBaseLayers} = await import(`./run/shared.js`);
@@ -47,6 +48,19 @@ function asksForSharedBaseLayers(parsed: PodmanArgv): boolean {
     return false;
   const {options} = parseSubcommandArgs(parsed.subcommand!, parsed.rest);
   return options.some(option => option.name === SHARED_BASE_LAYERS);
+}
+
+/**
+ * A prefetch runs in Slurm prologs, where a failing one drains the node: whatever stands in its way
+ * (a broken config, a typo in its options, a bug) is said in one line, and the job goes on.
+ */
+async function neverFailing(command: () => Promise<number>): Promise<number> {
+  try {
+    await command();
+  } catch (error) {
+    process.stderr.write(`pcluster: prefetch: ${errorMessage(error)}; nothing prefetched, the job goes on\n`);
+  }
+  return 0;
 }
 
 /** User errors are one `pcluster:` line; anything else is a bug and keeps its stack. */

@@ -51,8 +51,8 @@ function sourceFiles(dir: string): string[] {
 function fromTypeScript(repo: string, path: string): Message[] {
   const source = ts.createSourceFile(path, readFileSync(path, `utf8`), ts.ScriptTarget.Latest, true);
   const found: Message[] = [];
-  const add = (node: ts.Node, origin: Origin, exitCode: number | null) => {
-    const text = render(node);
+  const add = (node: ts.Node, origin: Origin, exitCode: number | null, suffix = ``) => {
+    const text = render(node) + suffix;
     // A message that is all computed relays another one (listed where that one is made).
     if (!/[a-z]{2}/i.test(text.replaceAll(HOLE, ``)))
       return;
@@ -65,6 +65,15 @@ function fromTypeScript(repo: string, path: string): Message[] {
         add(node.arguments[0], `error`, exitCodeOf(node.arguments[1]));
       else if (node.expression.text === `Fallback`)
         add(node.arguments[0], `fallback`, null);
+    }
+    // A child that must succeed (sources/child.ts runOrFail) fails with `WHAT failed: REASON`.
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === `runOrFail`) {
+      const options = node.arguments[2];
+      const what = options && ts.isObjectLiteralExpression(options)
+        ? options.properties.find((property): property is ts.PropertyAssignment => ts.isPropertyAssignment(property) && ts.isIdentifier(property.name) && property.name.text === `what`)
+        : undefined;
+      if (what !== undefined && isText(what.initializer))
+        add(what.initializer, `error`, null, ` failed: ${HOLE}`);
     }
     // A subclass of UserError (UnreadableError ...) is a user error too: its message is what it hands to super.
     if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.SuperKeyword && node.arguments[0] && inUserErrorSubclass(node))

@@ -1,8 +1,8 @@
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {execa} from 'execa';
 
+import {runChild} from '../child.js';
 import {WRITE_CODE_CACHE_ENV} from './codecache.js';
 
 /**
@@ -16,8 +16,7 @@ import {WRITE_CODE_CACHE_ENV} from './codecache.js';
 export async function trainCodeCache(loader: string, node = process.execPath): Promise<void> {
   const scratch = await mkdtemp(join(tmpdir(), `pcluster-train-`));
   try {
-    const result = await execa(node, [loader, `run`, `--shared-base-layers`, `pcluster.invalid/training`, `true`], {
-      reject: false,
+    const result = await runChild(node, [loader, `run`, `--shared-base-layers`, `pcluster.invalid/training`, `true`], {
       extendEnv: false,
       env: {
         PATH: process.env.PATH,
@@ -32,11 +31,11 @@ export async function trainCodeCache(loader: string, node = process.execPath): P
         PCLUSTER_EXEC_FD: `3`,
         [WRITE_CODE_CACHE_ENV]: `1`,
       },
-      stdio: [`ignore`, `ignore`, `pipe`, `pipe`],
+      extraPipes: 1,
     });
     // Its last stderr line says why (the fallback notice comes first, and is expected).
     if (result.exitCode !== 0)
-      throw new Error(String(result.stderr).trim().split(`\n`).at(-1)?.replace(/^pcluster: /, ``) || `the training run exited with ${result.exitCode}`);
+      throw new Error(result.stderr.trim().split(`\n`).at(-1)?.replace(/^pcluster: /, ``) || `the training run exited with ${result.exitCode}`);
   } finally {
     await rm(scratch, {recursive: true, force: true});
   }

@@ -1,7 +1,7 @@
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../cli.js';
+import type {PclusterContext} from './context.js';
 import {renameScript} from '../completion/complete.js';
 import {queryPodman} from '../podman/podman.js';
 

@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 
-import type {PclusterContext} from '../cli.js';
+import type {PclusterContext} from './context.js';
 import {tokensWithout} from '../podman/argv.js';
 
 export class DoctorCommand extends Command<PclusterContext> {

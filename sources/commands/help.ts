@@ -1,6 +1,6 @@
 import {Command} from 'clipanion';
 
-import type {PclusterContext} from '../cli.js';
+import type {PclusterContext} from './context.js';
 import {PCLUSTER_VERSION} from '../version.js';
 
 export class HelpCommand extends Command<PclusterContext> {

@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 
-import type {PclusterContext} from '../cli.js';
+import type {PclusterContext} from './context.js';
 import {trainCodeCache} from '../boot/train.js';
 import {errorMessage} from '../errors.js';
 import {installShims} from '../install/shims.js';

@@ -1,10 +1,14 @@
+import {readFile} from 'node:fs/promises';
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../cli.js';
+import type {PclusterContext} from './context.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../errors.js';
-import {report, say} from '../log.js';
+import {progress, report, say} from '../log.js';
+import {formatSummary, inParallel, parseCatalogue, uniqueImages, type MigrationRow} from '../migrate/catalogue.js';
 import {formatBytes, migrateImage} from '../migrate/migrate.js';
+import {migrateIfNewer} from '../migrate/refresh.js';
+import {registryOptions} from '../migrate/registry.js';
 import {tokensWithout} from '../podman/argv.js';
 import {selectStore} from '../store/select.js';
 
@@ -17,11 +21,15 @@ export class MigrateCommand extends Command<PclusterContext> {
       Flattens each IMAGE into a SquashFS side-car plus a one-layer marker image in the store, so every
       node can run it with \`run --shared-base-layers\` without pulling. IMAGE is looked up (and pulled
       when missing) in the storage podman's global options select, exactly as podman would. Safe to run
-      on many nodes at once: one builds, the others wait for its result. Prints the store image id.
+      on many nodes at once: one builds, the others wait for its result. Prints the store image ids, in
+      the order given. A catalogue (--from-file, one reference per line, # comments, - for stdin) or
+      several images are migrated --jobs at a time, with a summary table at the end; the exit code is
+      125 when any failed, and the others still complete.
     `,
     examples: [
       [`Into the configured store`, `pcluster migrate docker.io/library/python:3.12`],
       [`Into a given store`, `pcluster migrate --store /shared/images localhost/app:1`],
+      [`A site catalogue, three at a time`, `pcluster migrate --from-file /etc/pcluster/catalogue --jobs 3`],
     ],
   });
 
@@ -30,26 +38,68 @@ export class MigrateCommand extends Command<PclusterContext> {
     description: `pull policy for the source image: always, missing, never, newer`,
     validator: t.isEnum([`always`, `missing`, `never`, `newer`] as const),
   });
-  images = Option.Rest({required: 1});
+  fromFile = Option.String(`--from-file`, {description: `migrate the images listed in FILE (one per line, # comments; - reads stdin)`});
+  jobs = Option.String(`--jobs,-j`, `2`, {
+    description: `images migrated at once (default 2: pulls overlap while mksquashfs uses every core)`,
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 64)]),
+  });
+  tlsVerify = Option.String(`--tls-verify`, {tolerateBoolean: true, description: `require HTTPS and verify certificates when asking registries (default true)`});
+  authfile = Option.String(`--authfile`, {description: `registry credentials file, as podman pull's`});
+  creds = Option.String(`--creds`, {description: `registry credentials USER[:PASSWORD], as podman pull's`});
+  certDir = Option.String(`--cert-dir`, {description: `directory of registry certificates, as podman pull's`});
+  images = Option.Rest();
 
   override async execute(): Promise<number> {
     const {launch, config, podmanArgv} = this.context;
+    const images = uniqueImages([...this.images, ...await this.catalogue()]);
+    if (images.length === 0)
+      throw new UserError(`migrate: no image given (name images, or --from-file FILE)`);
     const store = await selectStore(config, this.store);
-    const context = {podman: launch.podman, globals: tokensWithout(podmanArgv.globals, () => false), store, config};
-    let failed = false;
-    for (const raw of this.images) {
+    const context = {podman: launch.podman, globals: tokensWithout(podmanArgv.globals, () => false), pullOptions: registryOptions(this), store, config};
+    const rows = await inParallel(images, this.jobs, async (raw, index): Promise<MigrationRow> => {
+      const started = Date.now();
+      const seconds = () => (Date.now() - started) / 1000;
+      if (images.length > 1)
+        progress(`[${index + 1}/${images.length}] ${raw}: starting`);
       try {
-        const result = await migrateImage(context, raw, this.pull);
+        const result = this.pull === `newer` ? await migrateIfNewer(context, raw) : await migrateImage(context, raw, this.pull);
         const what = result.migrated ? `migrated` : `already in the store:`;
+        if (`kept` in result && result.kept !== undefined)
+          say(`warn`, `${raw}: kept the store's image, the registry could not be asked (${result.kept})`);
         report(`${what} ${raw} -> ${store} (squash ${formatBytes(result.image.squashBytes ?? 0)}${result.source ? `, image ${formatBytes(result.source.size)}` : `, published by another node`})`);
-        this.context.stdout.write(`${result.image.id}\n`);
+        return {image: raw, status: result.migrated ? `migrated` : `present`, seconds: seconds(), squashBytes: result.image.squashBytes ?? 0, detail: result.image.id};
       } catch (error) {
         if (!(error instanceof UserError))
           throw error;
-        failed = true;
         say(`error`, errorMessage(error));
+        return {image: raw, status: `failed`, seconds: seconds(), squashBytes: 0, detail: errorMessage(error)};
       }
-    }
-    return failed ? EXIT_PODMAN_ERROR : 0;
+    });
+    for (const row of rows.filter(row => row.status !== `failed`))
+      this.context.stdout.write(`${row.detail}\n`);
+    if (images.length > 1)
+      process.stderr.write(formatSummary(rows, formatBytes));
+    return rows.some(row => row.status === `failed`) ? EXIT_PODMAN_ERROR : 0;
   }
+
+  private async catalogue(): Promise<string[]> {
+    if (this.fromFile === undefined)
+      return [];
+    if (this.fromFile === `-`)
+      return parseCatalogue(await readStream(this.context.stdin), `stdin`);
+    let text;
+    try {
+      text = await readFile(this.fromFile, `utf8`);
+    } catch (error) {
+      throw new UserError(`cannot read catalogue ${this.fromFile}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+    }
+    return parseCatalogue(text, this.fromFile);
+  }
+}
+
+async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString(`utf8`);
 }

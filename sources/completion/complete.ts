@@ -126,14 +126,14 @@ export function renameScript(podmanScript: string): string {
 
 /** `pcluster __complete WORDS...`: prints the answer on stdout, as cobra's programs do. */
 export async function answerCompletion(words: readonly string[], podman: string): Promise<number> {
-  const [{buildCli}, {execa}] = await Promise.all([import(`../cli.js`), import(`execa`)]);
+  const [{buildCli}, {runChild}] = await Promise.all([import(`../cli.js`), import(`../child.js`)]);
   const answer = await complete(words, {
     definitions: buildCli().definitions(),
     async askPodman(podmanWords) {
       // The renamed scripts set cobra's switch under our name; podman reads it under its own.
       const activeHelp = process.env.PCLUSTER_ACTIVE_HELP;
       const env = activeHelp === undefined ? {} : {PODMAN_ACTIVE_HELP: activeHelp};
-      const result = await execa(podman, [`__complete`, ...podmanWords], {reject: false, stdin: `ignore`, timeout: 10_000, env});
+      const result = await runChild(podman, [`__complete`, ...podmanWords], {seconds: 10, env});
       return parseCobraAnswer(result.stdout);
     },
   });

@@ -1,4 +1,4 @@
-import {execa} from 'execa';
+import {runAbandonable} from '../child.js';
 
 /**
  * Touching a path on a dead hard-mounted NFS (or a stopped sshfs) blocks in the kernel for as long as
@@ -34,38 +34,16 @@ printf 'ok\\n%s\\n%s\\n%s\\n%s' "$magic" "$w" "$sum" "$PWD"
  * checksum to report, read by the same child before the caller reads anything there.
  */
 export async function probePath(path: string, timeoutSeconds: number, fingerprint = ``): Promise<ProbeResult> {
-  const child = execa(`/bin/sh`, [`-c`, PROBE_SCRIPT, `pcluster-probe`, path, fingerprint], {
-    reject: false,
-    stdin: `ignore`,
-    stripFinalNewline: false,
+  const outcome = await runAbandonable(`/bin/sh`, [`-c`, PROBE_SCRIPT, `pcluster-probe`, path, fingerprint], {
+    seconds: timeoutSeconds,
     // stat(1) prints a number: loading the user's locale (a dozen files, cold on a fresh node) buys nothing.
     env: {LC_ALL: `C`},
   });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<`timeout`>(resolve => {
-    timer = setTimeout(() => resolve(`timeout`), timeoutSeconds * 1000);
-  });
-  const outcome = await Promise.race([child, timeout]);
-  clearTimeout(timer);
-  if (outcome === `timeout`) {
-    abandon(child);
+  if (outcome === `timeout`)
     return {state: `timeout`, seconds: timeoutSeconds};
-  }
   if (outcome.exitCode !== 0)
-    return {state: `failed`, detail: outcome.stderr.trim() || `probe exited with ${outcome.exitCode ?? outcome.signal}`};
+    return {state: `failed`, detail: outcome.stderr.trim() || `probe exited with ${outcome.exitCode ?? `a signal`}`};
   return parseProbeOutput(outcome.stdout);
-}
-
-/**
- * A child stuck in the kernel may not even die of SIGKILL until the server answers; we stop caring
- * about it instead of waiting (its pipes are closed and it no longer keeps the event loop alive).
- */
-function abandon(child: ReturnType<typeof execa>): void {
-  child.kill(`SIGKILL`);
-  child.catch(() => {});
-  child.stdout?.destroy();
-  child.stderr?.destroy();
-  child.unref();
 }
 
 export function parseProbeOutput(stdout: string): ProbeResult {

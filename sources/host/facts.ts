@@ -1,7 +1,7 @@
 import {constants} from 'node:fs';
 import {access, readFile} from 'node:fs/promises';
-import {execa} from 'execa';
 
+import {runChild} from '../child.js';
 /** What this node offers for shared base layers: FUSE, kernel filesystems, helper tools. */
 
 export interface ToolReport {
@@ -40,7 +40,7 @@ export async function inspectTools(): Promise<ToolReport[]> {
     const path = await findTool(name);
     if (path === null)
       return {name, path, version: null};
-    const result = await execa(path, args, {reject: false, timeout: 5000, stdin: `ignore`, all: true});
+    const result = await runChild(path, args, {seconds: 5, all: true});
     const output = result.all ?? ``;
     // fuse-overlayfs also prints libfuse's and fusermount's versions: prefer the line naming the tool.
     const ownLine = output.split(`\n`).find(line => line.includes(name)) ?? output;
@@ -53,7 +53,7 @@ export async function inspectTools(): Promise<ToolReport[]> {
 
 /** mksquashfs lists its compressors on `-help`; we care whether zstd is among them. */
 async function mksquashfsCompressors(path: string): Promise<string> {
-  const result = await execa(path, [`-help`], {reject: false, timeout: 5000, stdin: `ignore`, all: true});
+  const result = await runChild(path, [`-help`], {seconds: 5, all: true});
   const compressors = [`zstd`, `xz`, `lz4`, `lzo`, `gzip`].filter(name => new RegExp(`^\\s+${name}\\b`, `m`).test(result.all ?? ``));
   return `compressors: ${compressors.join(`, `) || `unknown`}`;
 }

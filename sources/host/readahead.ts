@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs';
-import {execa} from 'execa';
 
+import {startDetached} from '../child.js';
 import {globalValue, type PodmanArgv} from '../podman/argv.js';
 
 /**
@@ -51,12 +51,6 @@ export function startBinaries(podman: string, parsed: PodmanArgv, exists: (path:
  * it, a test does.
  */
 export function readAhead(files: readonly string[]): Promise<boolean> {
-  try {
-    const reader = execa(`cat`, [`--`, ...files], {stdio: `ignore`, detached: true, reject: false});
-    reader.unref();
-    return reader.then(result => result.exitCode === 0, () => false);
-  } catch {
-    // A read-ahead is only ever a hint.
-    return Promise.resolve(false);
-  }
+  // A read-ahead is only ever a hint.
+  return startDetached(`cat`, [`--`, ...files]);
 }

@@ -1,9 +1,8 @@
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {execa} from 'execa';
 
+import {failureLine, runChild} from '../child.js';
 import {UserError} from '../errors.js';
-import {failureLine} from '../podman/podman.js';
 import type {ImageReference} from '../podman/reference.js';
 import {LAYERS_JSON} from '../store/layout.js';
 import type {SourceConfig, SourceLayer} from '../store/marker.js';
@@ -51,7 +50,8 @@ export async function fetchSource(context: SourceContext, raw: string, reference
 
 async function pullImage(context: SourceContext, raw: string, pull: PullPolicy): Promise<string> {
   const policy = pull === `newer` ? [`--policy`, `newer`] : [];
-  const result = await execa(context.podman, [...context.globals, `pull`, `--quiet`, ...policy, ...context.pullOptions ?? [], raw], {reject: false, stdin: `ignore`});
+  // No time limit: a pull of many gigabytes takes what it takes; the user can interrupt it.
+  const result = await runChild(context.podman, [...context.globals, `pull`, `--quiet`, ...policy, ...context.pullOptions ?? [], raw], {seconds: null});
   if (result.failed)
     throw new UserError(`cannot pull ${raw}: ${failureLine(result)}`);
   const id = result.stdout.trim().split(`\n`).at(-1) ?? ``;
@@ -77,11 +77,11 @@ interface InspectData {
 }
 
 async function inspect(context: SourceContext, raw: string): Promise<SourceImage | null> {
-  const result = await execa(context.podman, [...context.globals, `image`, `inspect`, raw], {reject: false, stdin: `ignore`});
+  const result = await runChild(context.podman, [...context.globals, `image`, `inspect`, raw]);
   if (result.failed) {
     // inspect exits 125 for a missing image and for every other failure; `image exists` tells them
     // apart by its exit code (1: no such image), not by words podman may change.
-    const exists = await execa(context.podman, [...context.globals, `image`, `exists`, raw], {reject: false, stdin: `ignore`});
+    const exists = await runChild(context.podman, [...context.globals, `image`, `exists`, raw]);
     if (exists.exitCode === 1)
       return null;
     throw new UserError(`cannot inspect image ${raw}: ${failureLine(result)}`);

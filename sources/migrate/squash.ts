@@ -1,11 +1,10 @@
 import {statfs} from 'node:fs/promises';
 import {dirname} from 'node:path';
-import {execa} from 'execa';
 
 import type {SquashCompressor} from '../config/schema.js';
 import {UserError} from '../errors.js';
 import {findTool} from '../host/facts.js';
-import {failureLine, isPodmanLogRecord} from '../podman/podman.js';
+import {failureLine, isPodmanLogRecord, runChild} from '../child.js';
 import type {SourceContext} from './source.js';
 
 /**
@@ -35,13 +34,14 @@ export async function squashImage(context: SourceContext, imageId: string, outpu
     : [command[0]!, command.slice(1)] as const;
 
   const [mountFile, mountArgs] = inNamespace([context.podman, ...context.globals, `image`, `mount`, imageId]);
-  const mounted = await execa(mountFile, mountArgs, {reject: false, stdin: `ignore`});
+  const mounted = await runChild(mountFile, mountArgs);
   if (mounted.failed)
     throw new UserError(`cannot mount image ${imageId.slice(0, 12)} to squash it: ${failureLine(mounted)}`);
   const rootfs = mounted.stdout.trim();
   try {
     const [file, args] = inNamespace([`mksquashfs`, rootfs, output, ...mksquashfsOptions(options)]);
-    const result = await execa(file, args, {reject: false, stdin: `ignore`, stdout: options.progress ? 2 : `pipe`, stderr: `pipe`});
+    // No time limit: squashing many gigabytes takes what it takes; the user can interrupt it.
+    const result = await runChild(file, args, {seconds: null, stdout: options.progress ? `stderr` : `pipe`});
     if (result.failed)
       throw new UserError(`mksquashfs failed for image ${imageId.slice(0, 12)}: ${await outOfSpace(dirname(output)) ?? ``}${failureLine(result)}`);
     return {warnings: parseMksquashfsWarnings(result.stderr)};
@@ -49,7 +49,7 @@ export async function squashImage(context: SourceContext, imageId: string, outpu
     // Not --force: a mount the user made of the same image stays theirs. (A migration killed -9 leaves
     // its mount counted; `podman image unmount --all` clears it.)
     const [file, args] = inNamespace([context.podman, ...context.globals, `image`, `unmount`, imageId]);
-    await execa(file, args, {reject: false, stdin: `ignore`});
+    await runChild(file, args);
   }
 }
 

@@ -2,8 +2,8 @@ import {randomBytes} from 'node:crypto';
 import {lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {statSync} from 'node:fs';
 import {join} from 'node:path';
-import {execa} from 'execa';
 
+import {runChild} from '../child.js';
 import {othersWhoCanWrite} from '../host/modes.js';
 import {shellQuote, type ExecPlan} from '../podman/handover.js';
 
@@ -194,7 +194,7 @@ export async function keepPlan(dir: string, warm: WarmPlan): Promise<string | nu
     try {
       await writeFile(temporary(PLANS_FILE), renderPlans(entries), {mode: 0o600});
       // The shim sources the file: a syntax error there would end every run before Node could mend it.
-      const parsed = await execa(`/bin/sh`, [`-n`, temporary(PLANS_FILE)], {reject: false, stdin: `ignore`});
+      const parsed = await runChild(`/bin/sh`, [`-n`, temporary(PLANS_FILE)], {seconds: 10});
       if (parsed.failed)
         return `the rendered plans do not parse: ${parsed.stderr.trim()}`;
       await writeFile(temporary(ENTRIES_FILE), `${JSON.stringify(entries)}\n`, {mode: 0o600});
@@ -235,7 +235,7 @@ async function referenceFiles(dir: string, id: string, files: readonly FileSnaps
     if (file.identity === null)
       return (await stat(file.path).catch(() => null)) === null ? {path: file.path, ref: null} : undefined;
     const ref = join(REFS_DIR, `${id}.${index}`);
-    const touched = await execa(`touch`, [`-m`, `-r`, file.path, join(dir, ref)], {reject: false, stdin: `ignore`});
+    const touched = await runChild(`touch`, [`-m`, `-r`, file.path, join(dir, ref)], {seconds: 10});
     if (touched.failed)
       return undefined;
     const [now, copy] = await Promise.all([stat(file.path, {bigint: true}), stat(join(dir, ref), {bigint: true})]);

@@ -2,8 +2,7 @@ import {existsSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {configFiles} from '../config/load.js';
-import type {Config, StoreConfig} from '../config/schema.js';
-import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
+import type {Config} from '../config/schema.js';
 import {errorMessage, UserError} from '../errors.js';
 import {readAhead, startBinaries, startedCold} from '../host/readahead.js';
 import {log, progress, say} from '../log.js';
@@ -14,16 +13,16 @@ import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '
 import {handOver, type ExecPlan} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
-import {defaultGraphRoot, loadStorageConf, storageConfCandidates, storageConfFile, type StorageConf} from '../podman/storageconf.js';
+import {loadStorageConf, storageConfCandidates, storageConfFile} from '../podman/storageconf.js';
 import {setUp} from '../setup.js';
-import {lookupImage, type StoreImage} from '../store/catalog.js';
-import {IMAGES_LOCK, LOCK_FILES} from '../store/layout.js';
+import {IMAGES_LOCK} from '../store/layout.js';
 import {squashDamage} from '../store/manage.js';
 import {SHADOW_FILE, shadowFor, shadowRoot} from '../store/shadow.js';
 import {keepPlan, recordingEnv, snapshotFiles, type EnvRecorder, type FileSnapshot, type WarmPlan} from './plancache.js';
+import {chooseDriver, type DriverChoice} from './driver.js';
 import {missingMountTools, mountNeeds, type MountNeeds} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
-import {storeTrustProblem, storeUnusableReason} from './stores.js';
+import {foundIn, locate, probeStores, withRecords, writableStore, type Found, type UsableStore} from './stores.js';
 
 /**
  * `run|create|pull|images --shared-base-layers`: find the stores, probe them (hang-proof), find the
@@ -41,23 +40,6 @@ interface Context {
   /** The files the decision reads, as they were before it read them. */
   readonly inputs: readonly FileSnapshot[];
   readonly rootless: boolean;
-}
-
-interface UsableStore {
-  readonly config: StoreConfig;
-  readonly fs: FilesystemReport;
-}
-
-/** An image and the store holding it: its path as configured, and its real path as the probe found it. */
-interface Found {
-  readonly store: string;
-  readonly realStore: string;
-  readonly image: StoreImage;
-}
-
-function foundIn(store: UsableStore, image: StoreImage): Found {
-  // A usable store's probe succeeded, and a successful probe reports the real path (detect.ts).
-  return {store: store.config.path, realStore: store.fs.realPath!, image};
 }
 
 /** Why shared stores cannot serve this command (the fallback's notice). */
@@ -93,17 +75,22 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(`no shared store is configured (set PCLUSTER_STORE or stores in a config file)`);
 
   // The probe of the stores runs in a child process: started first, it overlaps the local checks.
-  const storesProbed = usableStores(config);
+  const storesProbed = probeStores(config);
   storesProbed.catch(() => {}); // Awaited below, unless a local check falls back first.
   readAheadWhenCold(launch, parsed);
   const storageConf = loadStorageConf(storageConfFile(env, rootless, existsSync), env, rootless);
   const driver = chooseDriver(parsed, storageConf, rootless, env);
+  if (typeof driver === `string`)
+    throw new Fallback(driver);
   const needs = mountNeeds(config, rootless);
   const missing = await missingMountTools(needs, rootless, env.PATH);
   if (missing !== null)
     throw new Fallback(missing);
 
-  const {usable: stores, skipped} = await storesProbed;
+  const {usable: stores, problems} = await storesProbed;
+  if (stores.length === 0)
+    throw new Fallback(problems.join(`; `));
+  const skipped = problems.length;
   const subcommand = parsed.subcommand!;
   const args = parseSubcommandArgs(subcommand, parsed.rest);
   const mountProgram = mountProgramPath();
@@ -125,8 +112,10 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(errorMessage(error));
   }
   const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
-  const located = pull === `always` || pull === `newer` ? null : await locate(stores, reference);
-  const found = located ?? await migrateOnFirstUse(parsed, context, stores, raw, pull, tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name)));
+  const pullOptions = tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name));
+  const inStore = pull === `always` ? null : await locate(stores, reference);
+  const located = pull === `newer` && inStore !== null ? await unlessNewer(inStore, raw, pullOptions) : inStore;
+  const found = located ?? await migrateOnFirstUse(parsed, context, stores, raw, located === null && inStore !== null ? `always` : pull, pullOptions);
 
   if (subcommand === `pull`) {
     await checkSideCar(found, raw);
@@ -141,7 +130,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const plan = planFor(shadow === null ? withRecords(stores) : [shadow], {...(image ? {image} : {}), consumedOptions: [`--pull`]});
   // A decision the next identical command line may reuse: the image was found (not migrated by this
   // run), through a shadow, with every configured store answering.
-  if (located !== null && shadow !== null && skipped === 0)
+  if (located !== null && pull !== `newer` && shadow !== null && skipped === 0)
     await keepWarmPlan(context, {plan, positionals: args.positionals, stores, found: located, shadow, mountProgram, needs, driver});
   return handOver(plan, launch.execFd);
 }
@@ -241,88 +230,9 @@ async function shadowOf(found: Found, env: NodeJS.ProcessEnv, rootless: boolean)
   }
 }
 
-// podman 4 keeps its database in libpod/bolt_state.db, podman 5 in db.sql (sqlite), both in the graphroot.
-const PODMAN_DATABASES = [join(`libpod`, `bolt_state.db`), `db.sql`];
-
-/**
- * Shared stores need the overlay driver. When nothing configures a driver, podman picks overlay as
- * root but vfs rootless (podman 4 without a storage.conf), and its database remembers the driver a
- * graphroot was first used with: naming another one is fatal ("database configuration mismatch"),
- * and leaving overlay unnamed where the database says overlay prints an error line on every run. So,
- * rootless: vfs content means fallback; a new graphroot, or one already on overlay, gets
- * `--storage-driver overlay`.
- */
-interface DriverChoice {
-  /** Global options to add (`--storage-driver overlay`), or none. */
-  readonly globals: readonly string[];
-  /** The graphroot entries the choice saw there, and those it saw missing. */
-  readonly present: readonly string[];
-  readonly absent: readonly string[];
-}
-
-function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean, env: NodeJS.ProcessEnv): DriverChoice {
-  const configured = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
-  if (configured !== null) {
-    if (configured !== `overlay`)
-      throw new Fallback(`podman uses the ${configured} storage driver; shared stores need overlay`);
-    return {globals: [], present: [], absent: []};
-  }
-  const graphRoot = globalValue(parsed, `--root`) ?? storageConf.graphRoot ?? defaultGraphRoot(env, rootless);
-  const seen = new Map<string, boolean>();
-  const has = (entry: string) => {
-    const path = join(graphRoot, entry);
-    seen.set(path, existsSync(path));
-    return seen.get(path)!;
-  };
-  if (has(`vfs`) && !has(`overlay`))
-    throw new Fallback(`podman's storage ${graphRoot} uses the vfs driver; shared stores need overlay (set driver = "overlay" in storage.conf; existing local images must be pulled again)`);
-  const globals = rootless && (has(`overlay`) || !PODMAN_DATABASES.some(has)) ? [`--storage-driver`, `overlay`] : [];
-  return {globals, present: [...seen].filter(([, exists]) => exists).map(([path]) => path), absent: [...seen].filter(([, exists]) => !exists).map(([path]) => path)};
-}
-
-/**
- * The stores that hold records. containers-storage writes its lock files with the first image; given
- * an additional store without them, podman creates them there, or fails outright where it cannot (a
- * read-only mount such as CVMFS): a store that `store init` just made must not be passed yet.
- */
-function withRecords(stores: readonly UsableStore[]): string[] {
-  return stores.map(store => store.config.path).filter(path => LOCK_FILES.every(file => existsSync(join(path, file))));
-}
-
-/** The stores that can serve, and how many could not. */
-async function usableStores(config: Config): Promise<{usable: UsableStore[], skipped: number}> {
-  // The probe reads the records' token before anything of the store is read (run/plancache.ts).
-  const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout, IMAGES_LOCK)));
-  const problems = await Promise.all(config.stores.map(async (store, index) =>
-    storeUnusableReason(store, reports[index]!) ?? await storeTrustProblem(store)));
-  if (problems.every(problem => problem !== null))
-    throw new Fallback(problems.join(`; `));
-  const usable: UsableStore[] = [];
-  for (const [index, store] of config.stores.entries()) {
-    if (problems[index] === null)
-      usable.push({config: store, fs: reports[index]!});
-    else
-      log().info({store: store.path, reason: problems[index]}, `store skipped`);
-  }
-  return {usable, skipped: config.stores.length - usable.length};
-}
-
-async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<Found | null> {
-  for (const store of stores) {
-    // The probe has resolved the store's real path: the lookup need not ask the server again.
-    const image = await lookupImage(store.config.path, reference, store.fs.realPath ?? undefined).catch((error: unknown) => {
-      log().warn({store: store.config.path, error: errorMessage(error)}, `store skipped: unreadable records`);
-      return null;
-    });
-    if (image !== null)
-      return foundIn(store, image);
-  }
-  return null;
-}
-
 async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy, pullOptions: readonly string[]): Promise<Found> {
-  const target = stores.find(store => !store.config.readOnly && store.fs.writable === true);
-  if (target === undefined)
+  const target = writableStore(stores);
+  if (target === null)
     throw new Fallback(`image ${raw} is not in a shared store and no usable store is writable`);
   progress(`${raw} is not in a shared store yet: migrating it into ${target.config.path}`);
   // Loaded here: migration (marker images, squashing, store writes) is first-use work, not every run's.
@@ -340,6 +250,26 @@ async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: r
     if (error instanceof UserError)
       throw new Fallback(`migrating ${raw} into ${target.config.path} failed: ${error.message}`);
     throw error;
+  }
+}
+
+/**
+ * `--pull=newer` with the image in a store: kept when its registry still names the manifest it was
+ * made from, null when the tag moved (the run then migrates the new image). As with podman's newer,
+ * a registry that cannot be asked leaves the store's image to run.
+ */
+async function unlessNewer(found: Found, raw: string, pullOptions: readonly string[]): Promise<Found | null> {
+  const {freshness, storeName} = await import(`../migrate/refresh.js`);
+  const name = storeName(found.image, raw);
+  if (name === null)
+    return found;
+  try {
+    return (await freshness(found.image, name, pullOptions)).state === `changed` ? null : found;
+  } catch (error) {
+    if (!(error instanceof UserError))
+      throw error;
+    log().warn({image: raw, error: errorMessage(error)}, `--pull=newer: registry not asked; the store's image runs`);
+    return found;
   }
 }
 

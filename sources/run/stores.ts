@@ -1,10 +1,90 @@
-import type {StoreConfig} from '../config/schema.js';
+import {existsSync} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import type {FilesystemReport} from '../detect/detect.js';
+import type {Config, StoreConfig} from '../config/schema.js';
+import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
+import {errorMessage} from '../errors.js';
 import {octalMode, othersWhoCanWrite} from '../host/modes.js';
-import {SQUASH_DIR} from '../store/layout.js';
+import {log} from '../log.js';
+import type {ImageReference} from '../podman/reference.js';
+import {lookupImage, type StoreImage} from '../store/catalog.js';
+import {IMAGES_LOCK, LOCK_FILES, SQUASH_DIR} from '../store/layout.js';
+
+/**
+ * The configured stores as a run (or a prefetch) sees them: probed hang-proof, judged usable or not,
+ * and searched for an image.
+ */
+export interface UsableStore {
+  readonly config: StoreConfig;
+  readonly fs: FilesystemReport;
+}
+
+/** An image and the store holding it: its path as configured, and its real path as the probe found it. */
+export interface Found {
+  readonly store: string;
+  readonly realStore: string;
+  readonly image: StoreImage;
+}
+
+export function foundIn(store: UsableStore, image: StoreImage): Found {
+  // A usable store's probe succeeded, and a successful probe reports the real path (detect.ts).
+  return {store: store.config.path, realStore: store.fs.realPath!, image};
+}
+
+export interface ProbedStores {
+  readonly usable: readonly UsableStore[];
+  /** Why each store that cannot serve cannot, in configuration order. */
+  readonly problems: readonly string[];
+}
+
+/** Every configured store probed at once; those that can serve, and why the others cannot. */
+export async function probeStores(config: Config): Promise<ProbedStores> {
+  // The probe reads the records' token before anything of the store is read (run/plancache.ts).
+  const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout, IMAGES_LOCK)));
+  const verdicts = await Promise.all(config.stores.map(async (store, index) =>
+    storeUnusableReason(store, reports[index]!) ?? await storeTrustProblem(store)));
+  const usable: UsableStore[] = [];
+  const problems: string[] = [];
+  for (const [index, store] of config.stores.entries()) {
+    const problem = verdicts[index];
+    if (problem === null || problem === undefined) {
+      usable.push({config: store, fs: reports[index]!});
+    } else {
+      problems.push(problem);
+      log().info({store: store.path, reason: problem}, `store skipped`);
+    }
+  }
+  return {usable, problems};
+}
+
+/** The first usable store holding the image, in configuration order. */
+export async function locate(stores: readonly UsableStore[], reference: ImageReference): Promise<Found | null> {
+  for (const store of stores) {
+    // The probe has resolved the store's real path: the lookup need not ask the server again.
+    const image = await lookupImage(store.config.path, reference, store.fs.realPath ?? undefined).catch((error: unknown) => {
+      log().warn({store: store.config.path, error: errorMessage(error)}, `store skipped: unreadable records`);
+      return null;
+    });
+    if (image !== null)
+      return foundIn(store, image);
+  }
+  return null;
+}
+
+/** Where a first use migrates to: the first usable store that is writable and not read-only by config. */
+export function writableStore(stores: readonly UsableStore[]): UsableStore | null {
+  return stores.find(store => !store.config.readOnly && store.fs.writable === true) ?? null;
+}
+
+/**
+ * The stores that hold records. containers-storage writes its lock files with the first image; given
+ * an additional store without them, podman creates them there, or fails outright where it cannot (a
+ * read-only mount such as CVMFS): a store that `store init` just made must not be passed yet.
+ */
+export function withRecords(stores: readonly UsableStore[]): string[] {
+  return stores.map(store => store.config.path).filter(path => LOCK_FILES.every(file => existsSync(join(path, file))));
+}
 
 /**
  * Why a configured store cannot serve a shared-base-layers run, or null when it can.

@@ -1,8 +1,8 @@
 import {createHash} from 'node:crypto';
 import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {execa} from 'execa';
 
+import {runOrFail} from '../child.js';
 import {MARKER_FILE} from './layout.js';
 
 /**
@@ -85,8 +85,8 @@ export async function writeMarkerImage(dir: string, source: SourceConfig): Promi
   await mkdir(layout, {recursive: true});
   await writeFile(join(content, MARKER_FILE), `${JSON.stringify(marker)}\n`, {mode: 0o644});
   const layerTar = join(dir, `layer.tar`);
-  await execa(`tar`, [`--create`, `--file`, layerTar, `--format=ustar`, `--owner=0`, `--group=0`, `--numeric-owner`,
-    `--mtime=@0`, `--mode=0644`, `-C`, content, MARKER_FILE]);
+  await runOrFail(`tar`, [`--create`, `--file`, layerTar, `--format=ustar`, `--owner=0`, `--group=0`, `--numeric-owner`,
+    `--mtime=@0`, `--mode=0644`, `-C`, content, MARKER_FILE], {what: `tar of the marker layer`});
   const layer = await readFile(layerTar);
   const layerDigest = sha256(layer);
 

@@ -1,10 +1,9 @@
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {execa} from 'execa';
 
 import {UserError} from '../errors.js';
-import {failureLine} from '../podman/podman.js';
+import {runOrFail} from '../child.js';
 import {openUpPermissions} from './publish.js';
 
 /**
@@ -51,11 +50,8 @@ export async function openStorePodman(podman: string, store: string): Promise<St
     await writeFile(containersConf, [...engine, `[network]`, `network_backend = ${tomlString(backend)}`, ``].join(`\n`));
     return {
       async run(args) {
-        const result = await execa(podman, args, {env, reject: false, stdin: `ignore`});
-        if (result.failed) {
-          throw new UserError(`podman ${args[0]} in store ${store} failed: ${failureLine(result)}`);
-        }
-        return result.stdout;
+        // Writes to the store's filesystem, which may be slow, but not this slow unless it is stuck.
+        return runOrFail(podman, args, {env, seconds: 600, what: `podman ${args[0]} in store ${store}`});
       },
       close: () => rm(scratch, {recursive: true, force: true}),
     };
@@ -93,10 +89,7 @@ async function networkBackend(podman: string, scratch: string): Promise<string> 
     `runroot = ${tomlString(join(probe, `run`))}`,
     ``,
   ].join(`\n`));
-  const result = await execa(podman, [`info`, `--format`, `json`], {env, reject: false, stdin: `ignore`});
-  if (result.failed)
-    throw new UserError(`podman info failed: ${failureLine(result)}`);
-  const backend = parseNetworkBackend(result.stdout);
+  const backend = parseNetworkBackend(await runOrFail(podman, [`info`, `--format`, `json`], {env, what: `podman info`}));
   if (backend === null)
     throw new UserError(`podman info --format json names no network backend (host.networkBackend)`);
   return backend;

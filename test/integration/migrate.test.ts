@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs';
 import {hostname} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
@@ -118,6 +118,51 @@ test(`8 nodes migrating one image at once: one builds, all get the same store im
   t.is(new Set(results.map(result => result.stdout)).size, 1);
   t.is(readdirSync(join(store, `squash`)).length, 1);
   t.is((await pcluster(builder, [`store`, `verify`, `--store`, store])).exitCode, 0);
+});
+
+test(`a catalogue on two nodes at once: every image once in the store, a bad one fails alone, a summary each`, async t => {
+  const store = freshStore(`catalogue`);
+  await buildImage(builder, `localhost/cat-a:1`, `FROM localhost/busybox:test\nRUN echo a > /a\n`);
+  await buildImage(builder, `localhost/cat-b:1`, `FROM localhost/busybox:test\nRUN echo b > /b\n`);
+  const other = newNode(`migrate-catalogue`);
+  for (const image of [`localhost/busybox:test`, `localhost/cat-a:1`, `localhost/cat-b:1`])
+    await copyImage(builder, other, image);
+  const catalogue = join(builder.dir, `catalogue`);
+  writeFileSync(catalogue, `# the site's images\nlocalhost/cat-a:1\n\nlocalhost/no-such:1   # gone from the registry\nlocalhost/cat-b:1\nlocalhost/busybox:test\nlocalhost/cat-a:1\n`);
+  const [mine, theirs] = await Promise.all([
+    pcluster(builder, [`migrate`, `--store`, store, `--from-file`, catalogue, `--jobs`, `2`]),
+    execa(PCLUSTER, [...other.globals, `migrate`, `--store`, store, `--from-file`, `-`, `-j`, `3`], {reject: false, env: other.env, input: readFileSync(catalogue)}),
+  ]);
+  for (const result of [mine, theirs]) {
+    t.is(result.exitCode, 125, `one image failed: ${result.stderr}`);
+    const summary = result.stderr.split(`\n`).filter(line => !line.startsWith(`pcluster: `));
+    t.regex(summary[0]!, /^IMAGE +RESULT +TIME +SQUASH +DETAIL$/);
+    t.deepEqual(summary.slice(1, 5).map(line => line.split(/ {2,}/).slice(0, 2)), [
+      [`localhost/cat-a:1`, summary[1]!.includes(`already there`) ? `already there` : `migrated`],
+      [`localhost/no-such:1`, `failed`],
+      [`localhost/cat-b:1`, summary[3]!.includes(`already there`) ? `already there` : `migrated`],
+      [`localhost/busybox:test`, summary[4]!.includes(`already there`) ? `already there` : `migrated`],
+    ]);
+    t.regex(summary[5]!, /^4 images: \d migrated, \d already there, 1 failed$/);
+    t.is(String(result.stdout).trim().split(`\n`).length, 3, `one store id per migrated image`);
+  }
+  t.is(String(mine.stdout).trim(), String(theirs.stdout).trim(), `both name the same store images, in catalogue order`);
+  const listed = JSON.parse((await pcluster(builder, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{names: string[]}>;
+  t.deepEqual(listed.flatMap(image => image.names).sort(), [`localhost/busybox:test`, `localhost/cat-a:1`, `localhost/cat-b:1`]);
+  t.is(readdirSync(join(store, `squash`)).length, 3, `each squashed once`);
+  t.is((await pcluster(builder, [`store`, `verify`, `--store`, store])).exitCode, 0);
+});
+
+test(`a catalogue line that is not one reference: one line naming file and line, nothing migrated`, async t => {
+  const store = freshStore(`bad-catalogue`);
+  const catalogue = join(builder.dir, `bad-catalogue`);
+  writeFileSync(catalogue, `localhost/busybox:test\npython 3.12\n`);
+  const result = await pcluster(builder, [`migrate`, `--store`, store, `--from-file`, catalogue]);
+  t.is(result.exitCode, 125);
+  t.is(result.stderr, `pcluster: ${catalogue}:2: one image reference per line, got "python 3.12"\n`);
+  t.deepEqual(readdirSync(join(store, `squash`)), []);
+  const missing = await pcluster(builder, [`migrate`, `--store`, store, `--from-file`, join(builder.dir, `nope`)]);
+  t.is(missing.stderr, `pcluster: cannot read catalogue ${join(builder.dir, `nope`)}: ENOENT\n`);
 });
 
 test(`kill -9 at any point of a migration: nothing visible is partial, the next run completes`, async t => {

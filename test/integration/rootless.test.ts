@@ -172,3 +172,36 @@ test.serial(`rootless: sequential, concurrent and killed runs leave no FUSE proc
   const state = join(dir, `run`, `pcluster`, `mounts`);
   t.deepEqual(readdirSync(state), [], `no mount state left`);
 });
+
+test.serial(`rootless: prefetch mounts the squash in the user's podman namespace; the next run finds it there`, async t => {
+  const graph = [`--root`, join(dir, `graph-p`), `--runroot`, join(dir, `run`, `p`)];
+  const log = join(dir, `prefetch.log`);
+  const env = {PCLUSTER_STORE: join(dir, `store`), PCLUSTER_REQUIRE_SHARED: `0`, PCLUSTER_STRICT: `1`, PCLUSTER_MOUNT_GRACE: `0`, PCLUSTER_LOG_FILE: log};
+  const squashMounts = async () => (await asUser([`podman`, ...graph, `unshare`, `cat`, `/proc/self/mountinfo`])).stdout.split(`\n`).filter(line => / - fuse\.squashfuse/.test(line)).length;
+  const prefetched = await asUser([PCLUSTER, ...graph, `prefetch`, `localhost/rootless:1`], env);
+  t.is(prefetched.exitCode, 0, prefetched.stderr);
+  t.regex(prefetched.stderr, /^pcluster: prefetched localhost\/rootless:1: in [^\n]*, shadow built, squash mounted, [^\n]* of metadata read ahead$/);
+  t.is(await squashMounts(), 1, `mounted where the user's containers look`);
+  t.false(readFileSync(`/proc/self/mountinfo`, `utf8`).includes(join(dir, `store`)), `not in the host's mount namespace`);
+
+  const run = await asUser([PCLUSTER, ...graph, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/rootless:1`, `cat`, `/etc/hello`], env);
+  t.is(run.stdout, `hello rootless`, run.stderr);
+  const mountLines = readFileSync(log, `utf8`).split(`\n`).filter(line => line.includes(`"name":"pcluster-mount"`));
+  t.true(mountLines.some(line => line.includes(`"msg":"mounted overlay`)), `the run went through the mount program`);
+  t.false(mountLines.some(line => line.includes(`mounted overlay`) && line.includes(`squash mounted for it`)), `and found the squash mounted`);
+
+  // The hold lapses (backdated here instead of waiting its minute): the mount goes like any other.
+  const state = join(dir, `run`, `pcluster`, `mounts`);
+  const past = new Date(Date.now() - 120_000);
+  for (const mount of readdirSync(state).filter(name => !name.startsWith(`.`) && name !== `clock`)) {
+    const users = join(state, mount, `users`);
+    for (const record of readdirSync(users))
+      execFileSync(`touch`, [`-d`, past.toISOString(), join(users, record)]);
+  }
+  let released = false;
+  for (let attempt = 0; attempt < 100 && !released; attempt++) {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    released = await squashMounts() === 0;
+  }
+  t.true(released, `the held mount is released once the hold lapses`);
+});

@@ -20,7 +20,7 @@ const values = (answer: Answer) => answer.candidates.map(candidate => candidate.
 
 test(`top level: podman's commands plus pcluster's`, async t => {
   const answer = await complete([``], sources());
-  t.deepEqual(values(answer), [`run`, `doctor`, `install-shims`, `migrate`, `store`]);
+  t.deepEqual(values(answer), [`run`, `doctor`, `install-shims`, `migrate`, `prefetch`, `store`]);
   t.is(answer.directive, 4);
   t.deepEqual(values(await complete([`mi`], sources({candidates: [], directive: 4}))), [`migrate`]);
 });
@@ -36,7 +36,7 @@ test(`--shared-base-layers is offered where it applies, and never sent to podman
 });
 
 test(`pcluster's own commands from their definitions`, async t => {
-  t.deepEqual(values(await complete([`store`, ``], sources())), [`init`, `ls`, `du`, `rm`, `verify`, `gc`]);
+  t.deepEqual(values(await complete([`store`, ``], sources())), [`init`, `ls`, `refresh`, `du`, `rm`, `verify`, `gc`]);
   t.deepEqual(values(await complete([`store`, `v`], sources())), [`verify`]);
   t.deepEqual(values(await complete([`store`, `verify`, `--`], sources())), [`--store`, `--repair`]);
   t.deepEqual(await complete([`migrate`, `--store`, ``], sources()), {candidates: [], directive: 0}, `a path: the shell's files`);

@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import {parseMksquashfsWarnings} from '../../sources/migrate/squash.js';
-import {failureLine, isPodmanLogRecord} from '../../sources/podman/podman.js';
+import {failureLine, isPodmanLogRecord} from '../../sources/child.js';
 import {parseNetworkBackend} from '../../sources/store/podman.js';
 
 /**

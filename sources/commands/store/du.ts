@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {formatBytes} from '../../migrate/migrate.js';
 import {imageState} from '../../store/catalog.js';
 import {measureSharing} from '../../store/du.js';

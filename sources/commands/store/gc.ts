@@ -1,7 +1,7 @@
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {storeSpace} from '../../config/load.js';
 import {DURATION_EXPECTED, parseDuration, parseSize, SIZE_EXPECTED, parseWatermark, WATERMARK_EXPECTED, watermarkBytes} from '../../config/units.js';
 import {UserError} from '../../errors.js';

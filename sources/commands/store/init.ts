@@ -2,7 +2,7 @@ import {Command, Option} from 'clipanion';
 import {chmod, mkdir} from 'node:fs/promises';
 import {resolve} from 'node:path';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {checkStorePath} from '../../config/load.js';
 import {report} from '../../log.js';
 import {prepareWorkArea} from '../../store/publish.js';

@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {storeSpace} from '../../config/load.js';
 import {DURATION_EXPECTED, parseDuration} from '../../config/units.js';
 import {UserError} from '../../errors.js';

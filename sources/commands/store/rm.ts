@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {report} from '../../log.js';
 import {parseImageReference} from '../../podman/reference.js';
 import {STORE_LOCK} from '../../store/layout.js';

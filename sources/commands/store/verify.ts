@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 
-import type {PclusterContext} from '../../cli.js';
+import type {PclusterContext} from '../context.js';
 import {report, say} from '../../log.js';
 import {STORE_LOCK} from '../../store/layout.js';
 import {withStoreLock} from '../../store/lock.js';
