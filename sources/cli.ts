@@ -11,6 +11,7 @@ import {MigrateCommand} from './commands/migrate.js';
 import {PrefetchCommand} from './commands/prefetch.js';
 import {StoreGcCommand} from './commands/store/gc.js';
 import {StoreInitCommand} from './commands/store/init.js';
+import {StoreDuCommand} from './commands/store/du.js';
 import {StoreLsCommand} from './commands/store/ls.js';
 import {StoreRefreshCommand} from './commands/store/refresh.js';
 import {StoreRmCommand} from './commands/store/rm.js';
@@ -34,6 +35,7 @@ export function buildCli(): Cli<PclusterContext> {
   cli.register(StoreInitCommand);
   cli.register(StoreLsCommand);
   cli.register(StoreRefreshCommand);
+  cli.register(StoreDuCommand);
   cli.register(StoreRmCommand);
   cli.register(StoreVerifyCommand);
   cli.register(StoreGcCommand);

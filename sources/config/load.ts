@@ -5,7 +5,8 @@ import {parse as parseToml, TomlError} from 'smol-toml';
 
 import {UserError} from '../errors.js';
 import {octalMode, othersWhoCanWrite} from '../host/modes.js';
-import {isConfigFile, type Config, type ConfigFile, type LogLevel, type StoreConfig} from './schema.js';
+import {isConfigFile, type Config, type ConfigFile, type LogLevel, type SpaceConfig, type StoreConfig} from './schema.js';
+import {parseSize, parseWatermark, SIZE_EXPECTED, WATERMARK_EXPECTED, watermarkBytes} from './units.js';
 import {expandTemplates, TemplateError, type TemplateContext} from './templates.js';
 
 export const SYSTEM_CONFIG = `/etc/pcluster/config.toml`;
@@ -229,7 +230,32 @@ export function parseLogLevel(value: string, origin: string): LogLevel {
 function resolveStore(entry: NonNullable<ConfigFile['stores']>[number], origin: string, key: string, identity: TemplateContext): StoreConfig {
   const where = key ? `${origin}: ${key}` : origin;
   const path = resolvePath(entry.path, where, identity);
-  return {path, readOnly: entry.read_only ?? false, requireShared: entry.require_shared ?? true, allowWritable: entry.allow_writable ?? false, origin};
+  const space = resolveSpace(entry, key ? `${origin}: ${key.replace(/\.path$/, ``)}.` : `${origin}: `);
+  return {path, readOnly: entry.read_only ?? false, requireShared: entry.require_shared ?? true, allowWritable: entry.allow_writable ?? false, origin, space};
+}
+
+/** `where` ends where the key's name goes: `FILE: stores[0].`. */
+function resolveSpace(entry: NonNullable<ConfigFile['stores']>[number], where: string): SpaceConfig {
+  const maxSize = entry.max_size === undefined ? null : parseSize(entry.max_size);
+  if (maxSize === null && entry.max_size !== undefined)
+    throw new UserError(`${where}max_size: ${JSON.stringify(entry.max_size)} is not a size (${SIZE_EXPECTED})`);
+  let lowWatermark: number | null = null;
+  if (entry.low_watermark !== undefined) {
+    const watermark = parseWatermark(entry.low_watermark);
+    if (watermark === null)
+      throw new UserError(`${where}low_watermark: ${JSON.stringify(entry.low_watermark)} is not a watermark (${WATERMARK_EXPECTED})`);
+    if (maxSize === null)
+      throw new UserError(`${where}low_watermark: needs max_size (it is what gc brings a store over max_size down to)`);
+    lowWatermark = watermarkBytes(watermark, maxSize);
+    if (lowWatermark > maxSize)
+      throw new UserError(`${where}low_watermark: ${JSON.stringify(entry.low_watermark)} is above max_size ${JSON.stringify(entry.max_size)}`);
+  }
+  return {maxSize, lowWatermark, keep: entry.keep ?? []};
+}
+
+/** The space policy of `store`: its config entry's, or none for a store no entry names. */
+export function storeSpace(config: Config, store: string): SpaceConfig {
+  return config.stores.find(entry => entry.path === store)?.space ?? {maxSize: null, lowWatermark: null, keep: []};
 }
 
 function resolvePath(raw: string, where: string, identity: TemplateContext): string {

@@ -7,6 +7,16 @@ import * as t from 'typanion';
 export const SQUASH_COMPRESSORS = [`zstd`, `gzip`, `xz`, `lz4`, `lzo`, `lzma`] as const;
 export type SquashCompressor = typeof SQUASH_COMPRESSORS[number];
 
+/** A size as TOML gives it: a string ("10T") or a number of bytes; load.ts parses and checks it. */
+const isSizeValue = t.makeValidator<unknown, string | number>({
+  test: (value, state): value is string | number => {
+    if (typeof value === `string` || typeof value === `number`)
+      return true;
+    state?.errors?.push(`${state.p ?? `.`}: Expected a size such as "10T" or a number of bytes (got ${JSON.stringify(value)})`);
+    return false;
+  },
+});
+
 const isStoreEntry = t.isObject({
   path: t.isString(),
   /** Never migrate into this store, even when it is writable (a site store an admin runs from). */
@@ -15,6 +25,12 @@ const isStoreEntry = t.isObject({
   require_shared: t.isOptional(t.isBoolean()),
   /** Run from the store even though users other than its owner can write to it (trust them all). */
   allow_writable: t.isOptional(t.isBoolean()),
+  /** Size the store's images may take (`10T`, bytes ...): `store gc` and migrations keep it under. */
+  max_size: t.isOptional(isSizeValue),
+  /** What gc brings the store down to once over max_size: a size or a percentage of max_size. */
+  low_watermark: t.isOptional(isSizeValue),
+  /** Images gc never removes by policy (references as `podman run` takes them). */
+  keep: t.isOptional(t.isArray(t.isString())),
 });
 
 export const isConfigFile = t.isObject({
@@ -59,6 +75,17 @@ export interface StoreConfig {
   readonly allowWritable: boolean;
   /** Where this entry was defined (a file, or an environment variable), for messages. */
   readonly origin: string;
+  readonly space: SpaceConfig;
+}
+
+/** A store's space policy (`store gc`, migrations). */
+export interface SpaceConfig {
+  /** Bytes; null: no limit. */
+  readonly maxSize: number | null;
+  /** Bytes gc brings the store down to once over maxSize (maxSize itself when not configured). */
+  readonly lowWatermark: number | null;
+  /** Image references gc never removes by policy. */
+  readonly keep: readonly string[];
 }
 
 export interface Config {

@@ -1,8 +1,9 @@
 import {createHash} from 'node:crypto';
-import {mkdtemp, rm} from 'node:fs/promises';
+import {mkdtemp, rm, stat} from 'node:fs/promises';
 import {hostname} from 'node:os';
 import {join} from 'node:path';
 
+import {storeSpace} from '../config/load.js';
 import type {Config} from '../config/schema.js';
 import {UserError} from '../errors.js';
 import {log, progress, say} from '../log.js';
@@ -10,10 +11,11 @@ import {parseImageReference} from '../podman/reference.js';
 import {imageState, lookupImage, readCatalog, readImage, type StoreImage} from '../store/catalog.js';
 import {readImageRecords, stagingDir, STORE_LOCK} from '../store/layout.js';
 import {withStoreLock, type HeldLock, type LockOptions} from '../store/lock.js';
-import {removeStoreImage} from '../store/manage.js';
+import {loadCatalog, removeStoreImage} from '../store/manage.js';
 import {markerLayoutDir, writeMarkerImage} from '../store/marker.js';
 import {withStorePodman, type StorePodman} from '../store/podman.js';
 import {attachSideCar, prepareWorkArea, sweepDeadStaging} from '../store/publish.js';
+import {applySpacePlan, planStoreSpace, readStoreSpace} from '../store/space.js';
 import {squashImage} from './squash.js';
 import {fetchSource, localSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
 
@@ -95,7 +97,7 @@ async function build(context: MigrateContext, raw: string, source: SourceImage, 
     const markerId = await writeMarkerImage(join(staging, `marker`), source);
 
     progress(`migrating ${raw}: publishing in ${context.store}`);
-    const image = await publish(context, source, markerId, squash, staging, imageLock);
+    const image = await publish(context, raw, source, markerId, squash, staging, imageLock);
     log().info({store: context.store, image: image.id, source: source.id, names: image.names, squashBytes: image.squashBytes}, `migrated ${raw}`);
     return {image, source, migrated: true, warnings};
   } finally {
@@ -103,8 +105,10 @@ async function build(context: MigrateContext, raw: string, source: SourceImage, 
   }
 }
 
-async function publish(context: MigrateContext, source: SourceImage, markerId: string, squash: string, staging: string, imageLock: HeldLock): Promise<StoreImage> {
+async function publish(context: MigrateContext, raw: string, source: SourceImage, markerId: string, squash: string, staging: string, imageLock: HeldLock): Promise<StoreImage> {
   return withStoreLock(context.store, STORE_LOCK, context.config.migrate, () => withStorePodman(context.podman, context.store, async storePodman => {
+    const [squashBytes, markerBytes] = await Promise.all([stat(squash), stat(join(staging, `marker`, `layer.tar`))]);
+    await makeRoom(context, storePodman, raw, squashBytes.size + markerBytes.size);
     await storePodman.run([`pull`, `--quiet`, `dir:${markerLayoutDir(join(staging, `marker`))}`]);
     const marker = await storedImage(context.store, markerId);
     if (marker.link === null)
@@ -120,6 +124,37 @@ async function publish(context: MigrateContext, source: SourceImage, markerId: s
       throw new UserError(`store ${context.store}: the squash side-car just written for ${markerId.slice(0, 12)} does not read back through ${join(context.store, `overlay`, `l`, `${marker.link}.squash`)} (${imageState(attached)}); the image stays unnamed`);
     return giveNames(context.store, storePodman, markerId, source.names);
   }));
+}
+
+/**
+ * A store with a max_size takes a new image only when it fits: least recently used images go first,
+ * as `store gc` would remove them (down to the low watermark), never pinned or mounted ones. When even
+ * that cannot make room nothing is removed and the migration stops. Runs under the store lock, so two
+ * migrations never both count on the same free bytes. The squash is built first: only then is its
+ * size known.
+ * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
+ */
+async function makeRoom(context: MigrateContext, storePodman: StorePodman, raw: string, incoming: number): Promise<void> {
+  const {maxSize, lowWatermark, keep} = storeSpace(context.config, context.store);
+  if (maxSize === null)
+    return;
+  const space = await readStoreSpace(context.store, await loadCatalog(context.store), keep, 7 * 86400);
+  if (space.totalBytes + incoming <= maxSize)
+    return;
+  const plan = planStoreSpace(space, {
+    now: space.now,
+    unusedFor: null,
+    maxSize: Math.max(0, maxSize - incoming),
+    lowWatermark: lowWatermark === null ? null : Math.max(0, lowWatermark - incoming),
+  });
+  if (plan.afterBytes + incoming > maxSize) {
+    throw new UserError(`migrating ${raw} needs ${formatBytes(incoming)} (${incoming} bytes) in ${context.store}, which holds ${formatBytes(space.totalBytes)} (${space.totalBytes} bytes) of its max_size ${formatBytes(maxSize)} (${maxSize} bytes); `
+      + `gc can free only ${formatBytes(space.totalBytes - plan.afterBytes)}, the rest is pinned or in use: nothing was removed`);
+  }
+  progress(`making room for ${raw} in ${context.store} (max_size ${formatBytes(maxSize)}): removing ${plan.remove.length} least recently used image${plan.remove.length === 1 ? `` : `s`}`);
+  await applySpacePlan(context.store, storePodman, space, plan, decision => {
+    log().info({store: context.store, image: decision.image.id, reason: decision.reason}, `removed ${decision.image.label} to make room for ${raw}`);
+  });
 }
 
 /**

@@ -1,7 +1,11 @@
+import {readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+
 import {failureLine, runChild} from '../child.js';
 import {UserError} from '../errors.js';
 import type {ImageReference} from '../podman/reference.js';
-import type {SourceConfig} from '../store/marker.js';
+import {LAYERS_JSON} from '../store/layout.js';
+import type {SourceConfig, SourceLayer} from '../store/marker.js';
 
 /**
  * The image to migrate, in the user's own podman storage (selected by their global options, as
@@ -68,6 +72,8 @@ interface InspectData {
   Config?: Record<string, unknown>;
   Healthcheck?: Record<string, unknown> | null;
   Size?: number;
+  RootFS?: {Layers?: string[] | null};
+  GraphDriver?: {Name?: string, Data?: Record<string, string>};
 }
 
 async function inspect(context: SourceContext, raw: string): Promise<SourceImage | null> {
@@ -95,5 +101,27 @@ async function inspect(context: SourceContext, raw: string): Promise<SourceImage
     config: data.Config ?? {},
     ...(data.Healthcheck ? {healthcheck: data.Healthcheck} : {}),
     size: data.Size ?? 0,
+    layers: await sourceLayers(data),
   };
+}
+
+/**
+ * The source's layers with their sizes: diff_ids from its config, sizes from the layer records of the
+ * graphroot holding it (its top layer's diff dir is GRAPHROOT/overlay/LAYER/diff). Null when they
+ * cannot all be found: `store du` then counts the image as unknown rather than wrong.
+ */
+async function sourceLayers(data: InspectData): Promise<SourceLayer[] | null> {
+  const digests = data.RootFS?.Layers ?? [];
+  const upper = data.GraphDriver?.Data?.UpperDir;
+  const graphroot = upper === undefined ? null : /^(.*)\/overlay\/[0-9a-f]{64}\/diff$/.exec(upper)?.[1] ?? null;
+  if (digests.length === 0 || graphroot === null)
+    return null;
+  try {
+    const records = JSON.parse(await readFile(join(graphroot, LAYERS_JSON), `utf8`)) as Array<{'diff-digest'?: string, 'diff-size'?: number}>;
+    const sizes = new Map(records.filter(record => typeof record[`diff-size`] === `number`).map(record => [record[`diff-digest`], record[`diff-size`]!]));
+    const layers = digests.map(digest => ({digest, size: sizes.get(digest)}));
+    return layers.every((layer): layer is SourceLayer => layer.size !== undefined) ? layers : null;
+  } catch {
+    return null;
+  }
 }

@@ -3,7 +3,7 @@ import {isAbsolute, join, relative} from 'node:path';
 
 import type {ImageReference} from '../podman/reference.js';
 import {nameMatches, repositoryMatches} from '../podman/reference.js';
-import {fileSize, layerDiffPath, readImageRecords, readLayerLink, readSideCarLink, sideCarLinkPath, type ImageRecord} from './layout.js';
+import {fileStat, layerDiffPath, readImageRecords, readLayerLink, readSideCarLink, sideCarLinkPath, type ImageRecord} from './layout.js';
 import {readMarker, type Marker} from './marker.js';
 
 /**
@@ -21,6 +21,8 @@ export interface StoreImage {
   /** The side-car file when its link resolves inside the store to a readable file. */
   readonly sideCar: string | null;
   readonly squashBytes: number | null;
+  /** The side-car's mtime (ms): when it was written, i.e. when the image was migrated. */
+  readonly squashTime: number | null;
   readonly marker: Marker | null;
   /** containers-storage's record as read, every field kept (a shadow store writes it back as is). */
   readonly record: ImageRecord;
@@ -61,9 +63,9 @@ async function describeImage(store: string, storeReal: string, record: ImageReco
     ? [null, null]
     : await Promise.all([readLayerLink(store, layer), readMarker(layerDiffPath(store, layer))]);
   // stat follows the link: the side-car's size comes with the same round trip as its checks.
-  const [sideCarTarget, resolved, size] = link === null
+  const [sideCarTarget, resolved, info] = link === null
     ? [null, null, null]
-    : await Promise.all([readSideCarLink(store, link), resolveInside(storeReal, sideCarLinkPath(store, link)), fileSize(sideCarLinkPath(store, link))]);
+    : await Promise.all([readSideCarLink(store, link), resolveInside(storeReal, sideCarLinkPath(store, link)), fileStat(sideCarLinkPath(store, link))]);
   const sideCar = sideCarTarget === null ? null : resolved;
   return {
     id: record.id,
@@ -73,7 +75,8 @@ async function describeImage(store: string, storeReal: string, record: ImageReco
     link,
     sideCarTarget,
     sideCar,
-    squashBytes: sideCar === null ? null : size,
+    squashBytes: sideCar === null || info === null ? null : info.size,
+    squashTime: sideCar === null || info === null ? null : info.mtimeMs,
     marker,
     record,
   };

@@ -31,6 +31,31 @@ export function locksDir(store: string): string {
   return join(store, WORK_DIR, `locks`);
 }
 
+/**
+ * Usage marks: `pcluster/usage/LINK.HOST.UID`, one small file per image, node and user. The mount
+ * program writes one when it makes a new squash mount (never on a container start that finds the mount
+ * there) and its watcher rewrites it every USAGE_REFRESH_SECONDS while the mount lives: the file's mtime
+ * is when that node last used the image. shims/pcluster-mount spells both the same way (a unit test checks).
+ */
+export const USAGE_DIR = join(WORK_DIR, `usage`);
+export const USAGE_REFRESH_SECONDS = 600;
+
+export function usageDir(store: string): string {
+  return join(store, USAGE_DIR);
+}
+
+export interface UsageMarkName {
+  readonly link: string;
+  readonly host: string;
+  readonly uid: number;
+}
+
+/** LINK (26 characters), the host name (may hold dots), the user's uid; null for anything else (temp files). */
+export function parseUsageMarkName(name: string): UsageMarkName | null {
+  const match = /^([A-Z0-9]{26})\.([A-Za-z0-9._-]+)\.(\d+)$/.exec(name);
+  return match === null ? null : {link: match[1]!, host: match[2]!, uid: Number(match[3])};
+}
+
 /** Side-cars of removed images wait here until nothing on any node can still be reading them. */
 export function trashDir(store: string): string {
   return join(store, WORK_DIR, `trash`);
@@ -136,6 +161,9 @@ function isOptionalStringList(value: unknown): boolean {
 export interface LayerRecord {
   readonly id: string;
   readonly parent?: string;
+  /** Bytes of the layer's uncompressed tar stream. */
+  readonly 'diff-size'?: number;
+  readonly 'diff-digest'?: string;
 }
 
 export async function readLayerRecords(store: string): Promise<LayerRecord[]> {
@@ -218,9 +246,9 @@ export async function readdirIfExists(path: string, options?: {withFileTypes: tr
   }
 }
 
-export async function fileSize(path: string): Promise<number | null> {
+export async function fileStat(path: string): Promise<{size: number, mtimeMs: number} | null> {
   try {
-    return (await stat(path)).size;
+    return await stat(path);
   } catch {
     return null;
   }

@@ -5,7 +5,7 @@ import {UserError} from '../errors.js';
 import {progress} from '../log.js';
 import type {ImageReference} from '../podman/reference.js';
 import {describeSideCarProblem, findImage, imageState, readCatalog, type StoreImage} from './catalog.js';
-import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, UnreadableError, locksDir, readdirIfExists, sideCarLinkPath, stagingDir, trashDir} from './layout.js';
+import {IMAGES_JSON, SQUASH_DIR, StoreFormatError, UnreadableError, locksDir, parseUsageMarkName, readdirIfExists, sideCarLinkPath, stagingDir, trashDir, usageDir} from './layout.js';
 import {breakStaleLock, LockWatcher, stagingInUse, type LockSighting} from './lock.js';
 import type {StorePodman} from './podman.js';
 import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
@@ -14,7 +14,7 @@ import {isPublicStore, openUpPermissions, retireSideCar} from './publish.js';
  * Store health: what `store verify` reports (and repairs) and what `store gc` sweeps. Every problem is
  * one line naming the image or file, and carries the repair that fixes it.
  */
-export type ProblemKind = `unreadable` | `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash`;
+export type ProblemKind = `unreadable` | `incomplete` | `unsafe-side-car` | `damaged` | `duplicate-name` | `orphan` | `permissions` | `expired-lock` | `staging` | `trash` | `usage`;
 
 export interface Problem {
   readonly kind: ProblemKind;
@@ -119,11 +119,21 @@ function removeImage(store: string, image: StoreImage): Problem['repair'] {
   return storePodman => removeStoreImage(store, storePodman, image);
 }
 
-/** Removes an image from a store; its side-car goes to the trash (publish.ts says why). */
+/**
+ * Removes an image from a store; its side-car goes to the trash (publish.ts says why), its usage
+ * marks go (a re-migrated image gets another LINK, so they would name nothing ever again).
+ */
 export async function removeStoreImage(store: string, storePodman: StorePodman, image: StoreImage): Promise<void> {
   await storePodman.run([`rmi`, `--force`, image.id]);
   if (image.link !== null && image.sideCarTarget !== null)
     await retireSideCar(store, image.link);
+  if (image.link !== null)
+    await removeUsageMarks(store, (await readdirIfExists(usageDir(store)).catch(() => [])).filter(name => parseUsageMarkName(name)?.link === image.link));
+}
+
+/** Best effort: a mark left behind is swept by the next gc. */
+async function removeUsageMarks(store: string, names: readonly string[]): Promise<void> {
+  await Promise.all(names.map(name => rm(join(usageDir(store), name), {force: true}).catch(() => undefined)));
 }
 
 /**
@@ -276,6 +286,15 @@ export async function collectGarbage(store: string, options: GcOptions): Promise
   const health = await verifyStore(store, options.locks);
   requireReadable(`store gc`, store, [...unreadable, ...health]);
   garbage.push(...health.filter(problem => problem.kind === `incomplete` || problem.kind === `orphan`));
+  // Marks of images no longer in the store (removed by another tool, or refreshed by a node's watcher
+  // after the image went). The catalogue read under the store lock: nothing is published meanwhile.
+  const links = new Set((await loadCatalog(store)).map(image => image.link));
+  const marks = (await readdirIfExists(usageDir(store)).catch(() => [])).filter(name => {
+    const mark = parseUsageMarkName(name);
+    return mark !== null && !links.has(mark.link);
+  });
+  if (marks.length > 0)
+    garbage.push({kind: `usage`, message: `${usageDir(store)}: usage marks of no image (${marks.join(`, `)})`, repair: () => removeUsageMarks(store, marks)});
   return garbage;
 }
 

@@ -18,6 +18,16 @@ export interface Marker {
   readonly sourceId: string;
   /** The source's manifest digest, when it came from a registry. */
   readonly sourceDigest: string | null;
+  /**
+   * The source's layers (diff_id, uncompressed bytes), bottom first; null when the marker predates them
+   * or the source's layer records could not be read. `store du` counts what images share by them.
+   */
+  readonly sourceLayers: readonly SourceLayer[] | null;
+}
+
+export interface SourceLayer {
+  readonly digest: string;
+  readonly size: number;
 }
 
 /** What is kept of the source image: everything `podman image inspect` reports about its config. */
@@ -31,17 +41,26 @@ export interface SourceConfig {
   readonly author?: string;
   readonly config: Record<string, unknown>;
   readonly healthcheck?: Record<string, unknown>;
+  readonly layers?: readonly SourceLayer[] | null;
 }
 
 export function parseMarker(text: string): Marker | null {
   try {
     const value = JSON.parse(text) as Partial<Marker>;
-    if (value.format === 1 && typeof value.sourceId === `string` && /^[0-9a-f]{64}$/.test(value.sourceId))
-      return {format: 1, sourceId: value.sourceId, sourceDigest: typeof value.sourceDigest === `string` ? value.sourceDigest : null};
+    if (value.format === 1 && typeof value.sourceId === `string` && /^[0-9a-f]{64}$/.test(value.sourceId)) {
+      const layers = Array.isArray(value.sourceLayers) && value.sourceLayers.every(isSourceLayer) ? value.sourceLayers : null;
+      return {format: 1, sourceId: value.sourceId, sourceDigest: typeof value.sourceDigest === `string` ? value.sourceDigest : null, sourceLayers: layers};
+    }
   } catch {
     // Not ours, or damaged: treated as "no pcluster marker".
   }
   return null;
+}
+
+function isSourceLayer(value: unknown): value is SourceLayer {
+  const layer = value as Partial<SourceLayer> | null;
+  return typeof layer === `object` && layer !== null && typeof layer.digest === `string` && /^sha256:[0-9a-f]{64}$/.test(layer.digest)
+    && typeof layer.size === `number` && Number.isSafeInteger(layer.size) && layer.size >= 0;
 }
 
 export async function readMarker(layerDiff: string): Promise<Marker | null> {
@@ -58,7 +77,8 @@ export async function readMarker(layerDiff: string): Promise<Marker | null> {
  * a given source, so a retried migration finds the image a crashed attempt already stored.
  */
 export async function writeMarkerImage(dir: string, source: SourceConfig): Promise<string> {
-  const marker: Marker = {format: 1, sourceId: source.id, sourceDigest: source.digest};
+  // Same source, same marker: the layers are the source's as much as its id is.
+  const marker: Marker = {format: 1, sourceId: source.id, sourceDigest: source.digest, sourceLayers: source.layers ?? null};
   const content = join(dir, `content`);
   const layout = join(dir, `layout`);
   await mkdir(content, {recursive: true});

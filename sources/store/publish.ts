@@ -3,7 +3,7 @@ import {join} from 'node:path';
 
 import {UserError} from '../errors.js';
 import {localWorkerAlive} from './lock.js';
-import {LOCK_FILES, RECORD_DIRS, SQUASH_DIR, WORK_DIR, locksDir, readdirIfExists, sideCarLinkPath, sideCarLinkTarget, sideCarPath, stagingDir, trashDir} from './layout.js';
+import {LOCK_FILES, RECORD_DIRS, SQUASH_DIR, WORK_DIR, locksDir, readdirIfExists, sideCarLinkPath, sideCarLinkTarget, sideCarPath, stagingDir, trashDir, usageDir} from './layout.js';
 
 /**
  * Everything pcluster itself writes into a store besides podman's records: side-cars, their links,
@@ -33,9 +33,13 @@ export async function requireStoreDir(store: string): Promise<void> {
 export async function prepareWorkArea(store: string): Promise<void> {
   await requireStoreDir(store);
   const mode = await isPublicStore(store) ? 0o755 : 0o700;
-  for (const dir of [join(store, SQUASH_DIR), join(store, WORK_DIR), stagingDir(store), locksDir(store), trashDir(store)]) {
+  // Runners write their usage marks themselves: in a public store any user may add one (sticky, like /tmp).
+  const usageMode = mode === 0o755 ? 0o1777 : 0o700;
+  for (const dir of [join(store, SQUASH_DIR), join(store, WORK_DIR), stagingDir(store), locksDir(store), trashDir(store), usageDir(store)]) {
     try {
       await mkdir(dir, {mode});
+      if (dir === usageDir(store))
+        await chmod(dir, usageMode); // mkdir's mode passes through the umask, which drops 1777's write bits
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === `EEXIST`)

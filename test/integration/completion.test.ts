@@ -33,7 +33,7 @@ async function tab(line: string): Promise<string[]> {
 
 test(`bash: pcluster's commands, podman's commands, --shared-base-layers`, async t => {
   t.deepEqual(await tab(`pcluster sto`), [`stop`, `store`]);
-  t.deepEqual(await tab(`pcluster store `), [`init`, `ls`, `refresh`, `rm`, `verify`, `gc`]);
+  t.deepEqual(await tab(`pcluster store `), [`init`, `ls`, `refresh`, `du`, `rm`, `verify`, `gc`]);
   t.deepEqual(await tab(`pcluster run --shared-b`), [`--shared-base-layers`]);
   t.true((await tab(`pcluster run --s`)).includes(`--shm-size`), `podman's own flags`);
   t.deepEqual(await tab(`pcluster image l`), [`list`, `load`]);

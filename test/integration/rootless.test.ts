@@ -87,6 +87,14 @@ test.serial(`rootless: migrate into a user store, run it from a fresh graphroot 
   const run = await asUser([PCLUSTER, ...fresh, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/rootless:1`, `sh`, `-c`, `cat /etc/hello; id -u; stat -c %u /etc/hello`], env);
   t.is(run.exitCode, 0, run.stderr);
   t.is(run.stdout, `hello rootless\n0\n0`);
+  // The mount watcher runs as the namespace's root; its usage mark names (and belongs to) the real user.
+  const usage = join(store, `pcluster`, `usage`);
+  const marked = () => readdirSync(usage).filter(name => /^[A-Z0-9]{26}\..+\.\d+$/.test(name));
+  for (let attempt = 0; attempt < 50 && marked().length === 0; attempt++)
+    await new Promise(resolve => setTimeout(resolve, 200));
+  t.is(marked().length, 1, `one usage mark: ${readdirSync(usage).join(` `)}`);
+  t.true(marked()[0]!.endsWith(`.${uid}`), marked()[0]);
+  t.is(statSync(join(usage, marked()[0]!)).uid, uid);
   const images = await asUser([`podman`, ...fresh, `images`, `-q`]);
   t.is(images.stdout, ``, `nothing was pulled into the fresh graphroot`);
   const grown = diskUsage(join(dir, `graph-b`)) - before;

@@ -36,7 +36,7 @@ test(`--shared-base-layers is offered where it applies, and never sent to podman
 });
 
 test(`pcluster's own commands from their definitions`, async t => {
-  t.deepEqual(values(await complete([`store`, ``], sources())), [`init`, `ls`, `refresh`, `rm`, `verify`, `gc`]);
+  t.deepEqual(values(await complete([`store`, ``], sources())), [`init`, `ls`, `refresh`, `du`, `rm`, `verify`, `gc`]);
   t.deepEqual(values(await complete([`store`, `v`], sources())), [`verify`]);
   t.deepEqual(values(await complete([`store`, `verify`, `--`], sources())), [`--store`, `--repair`]);
   t.deepEqual(await complete([`migrate`, `--store`, ``], sources()), {candidates: [], directive: 0}, `a path: the shell's files`);

@@ -103,5 +103,8 @@ for (const [raw, expected] of REFERENCES) {
 test(`marker files that are not pcluster's are ignored, never trusted`, t => {
   for (const text of [``, `{}`, `null`, `[]`, `{"format":2,"sourceId":"${`a`.repeat(64)}"}`, `{"format":1,"sourceId":"../../etc"}`, `\u0000\u0001`])
     t.is(parseMarker(text), null, JSON.stringify(text));
-  t.deepEqual(parseMarker(`{"format":1,"sourceId":"${`a`.repeat(64)}","sourceDigest":"sha256:x"}`), {format: 1, sourceId: `a`.repeat(64), sourceDigest: `sha256:x`});
+  t.deepEqual(parseMarker(`{"format":1,"sourceId":"${`a`.repeat(64)}","sourceDigest":"sha256:x"}`), {format: 1, sourceId: `a`.repeat(64), sourceDigest: `sha256:x`, sourceLayers: null});
+  // Layer records that are not a list of digests and sizes count as none, never as some.
+  t.is(parseMarker(`{"format":1,"sourceId":"${`a`.repeat(64)}","sourceLayers":[{"digest":"../x","size":1}]}`)?.sourceLayers, null);
+  t.deepEqual(parseMarker(`{"format":1,"sourceId":"${`a`.repeat(64)}","sourceLayers":[{"digest":"sha256:${`b`.repeat(64)}","size":7}]}`)?.sourceLayers, [{digest: `sha256:${`b`.repeat(64)}`, size: 7}]);
 });
