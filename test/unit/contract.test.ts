@@ -4,7 +4,7 @@ import test from 'ava';
 
 import {resolveConfig} from '../../sources/config/load.js';
 import {mountProgramEnv} from '../../sources/mount/program.js';
-import {MARKER_FILE, sideCarLinkPath} from '../../sources/store/layout.js';
+import {MARKER_FILE, parseUsageMarkName, sideCarLinkPath, USAGE_DIR, USAGE_REFRESH_SECONDS} from '../../sources/store/layout.js';
 import {SHADOW_FILE, shadowRoot} from '../../sources/store/shadow.js';
 import {REPO} from '../helpers/node.js';
 
@@ -20,15 +20,26 @@ function shellConstant(name: string): string | undefined {
   return new RegExp(`^${name}=(\\S+)$`, `m`).exec(mountProgram)?.[1];
 }
 
-test(`marker and shadow file names`, t => {
+test(`marker, shadow and usage file names; the usage refresh interval`, t => {
   t.is(shellConstant(`MARKER_FILE`), MARKER_FILE);
   t.is(shellConstant(`SHADOW_FILE`), SHADOW_FILE);
+  t.is(shellConstant(`USAGE_DIR`), USAGE_DIR);
+  t.is(shellConstant(`USAGE_REFRESH_SECONDS`), String(USAGE_REFRESH_SECONDS));
 });
 
-test(`every PCLUSTER_ variable the mount program reads is one Node sets, or the user's own state override`, t => {
+test(`usage mark names: LINK, a host name that may hold dots, a uid; temp files are not marks`, t => {
+  t.deepEqual(parseUsageMarkName(`ABCDEFGHIJKLMNOPQRSTUVWXYZ.node1.cluster.local.1000`), {link: `ABCDEFGHIJKLMNOPQRSTUVWXYZ`, host: `node1.cluster.local`, uid: 1000});
+  t.deepEqual(parseUsageMarkName(`ABCDEFGHIJKLMNOPQRSTUVWX01.n-2.0`), {link: `ABCDEFGHIJKLMNOPQRSTUVWX01`, host: `n-2`, uid: 0});
+  t.is(parseUsageMarkName(`.ABCDEFGHIJKLMNOPQRSTUVWXYZ.1234`), null);
+  t.is(parseUsageMarkName(`ABCDEFGHIJKLMNOPQRSTUVWXYZ.node1`), null);
+  t.is(parseUsageMarkName(`short.node1.0`), null);
+});
+
+test(`every PCLUSTER_ variable the mount program reads is one Node sets, or one of the two overrides from the environment`, t => {
   const read = new Set(mountProgram.match(/\bPCLUSTER_[A-Z_]+\b/g));
   const set = new Set(Object.keys(mountProgramEnv(config, [`/s`])));
-  t.deepEqual([...read].filter(name => !set.has(name)).sort(), [`PCLUSTER_MOUNT_STATE`]);
+  // The user's state directory, and the usage refresh interval (tests shorten it).
+  t.deepEqual([...read].filter(name => !set.has(name)).sort(), [`PCLUSTER_MOUNT_STATE`, `PCLUSTER_USAGE_REFRESH`]);
   t.deepEqual([...set].filter(name => !read.has(name)), [], `nothing set that it ignores`);
 });
 
