@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises';
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from './context.js';
+import {RegistryAccessCommand} from './registry.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../errors.js';
 import {progress, report, say} from '../log.js';
 import {formatSummary, inParallel, parseCatalogue, uniqueImages, type MigrationRow} from '../migrate/catalogue.js';
@@ -12,7 +12,7 @@ import {registryOptions} from '../migrate/registry.js';
 import {tokensWithout} from '../podman/argv.js';
 import {selectStore} from '../store/select.js';
 
-export class MigrateCommand extends Command<PclusterContext> {
+export class MigrateCommand extends RegistryAccessCommand {
   static override paths = [[`migrate`]];
 
   static override usage = Command.Usage({
@@ -43,10 +43,6 @@ export class MigrateCommand extends Command<PclusterContext> {
     description: `images migrated at once (default 2: pulls overlap while mksquashfs uses every core)`,
     validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 64)]),
   });
-  tlsVerify = Option.String(`--tls-verify`, {tolerateBoolean: true, description: `require HTTPS and verify certificates when asking registries (default true)`});
-  authfile = Option.String(`--authfile`, {description: `registry credentials file, as podman pull's`});
-  creds = Option.String(`--creds`, {description: `registry credentials USER[:PASSWORD], as podman pull's`});
-  certDir = Option.String(`--cert-dir`, {description: `directory of registry certificates, as podman pull's`});
   images = Option.Rest();
 
   override async execute(): Promise<number> {

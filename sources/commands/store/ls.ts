@@ -10,6 +10,7 @@ import {loadCatalog} from '../../store/manage.js';
 import {selectStore} from '../../store/select.js';
 import {readStoreSpace} from '../../store/space.js';
 import {formatAge} from '../../store/usage.js';
+import {formatTable} from '../../table.js';
 
 export class StoreLsCommand extends Command<PclusterContext> {
   static override paths = [[`store`, `ls`]];
@@ -65,13 +66,11 @@ export class StoreLsCommand extends Command<PclusterContext> {
         row.state + (row.pinned ? `,pinned` : ``),
       ]);
     }
-    const widths = table[0]!.map((_, column) => Math.max(...table.map(line => line[column]!.length)));
-    const lines = table.map(line => line.map((cell, column) => cell.padEnd(widths[column]!)).join(`  `).trimEnd());
     const maxSize = storeSpace(this.context.config, store).maxSize;
     const used = rows.filter(row => row.nodes > 0).length;
     const nodes = new Set(space.marks.filter(mark => space.now - mark.time <= window * 1000).map(mark => mark.host)).size;
-    lines.push(`total: ${rows.length} image${rows.length === 1 ? `` : `s`}, ${formatBytes(space.totalBytes)}${maxSize === null ? `` : ` of max ${formatBytes(maxSize)}`}; ${used} used on ${nodes} node${nodes === 1 ? `` : `s`} within ${this.window}`);
-    this.context.stdout.write(`${lines.join(`\n`)}\n`);
+    const total = `total: ${rows.length} image${rows.length === 1 ? `` : `s`}, ${formatBytes(space.totalBytes)}${maxSize === null ? `` : ` of max ${formatBytes(maxSize)}`}; ${used} used on ${nodes} node${nodes === 1 ? `` : `s`} within ${this.window}`;
+    this.context.stdout.write(`${formatTable(table)}${total}\n`);
     return 0;
   }
 }

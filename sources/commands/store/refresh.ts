@@ -1,7 +1,7 @@
 import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
-import type {PclusterContext} from '../context.js';
+import {RegistryAccessCommand} from '../registry.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../../errors.js';
 import {report, say} from '../../log.js';
 import {inParallel} from '../../migrate/catalogue.js';
@@ -17,7 +17,7 @@ import {formatTable} from '../../table.js';
 
 type RefreshResult = `current` | `updated` | `not from a registry` | `failed`;
 
-export class StoreRefreshCommand extends Command<PclusterContext> {
+export class StoreRefreshCommand extends RegistryAccessCommand {
   static override paths = [[`store`, `refresh`]];
 
   static override usage = Command.Usage({
@@ -37,10 +37,6 @@ export class StoreRefreshCommand extends Command<PclusterContext> {
     description: `names checked and migrated at once (default 2)`,
     validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 64)]),
   });
-  tlsVerify = Option.String(`--tls-verify`, {tolerateBoolean: true, description: `require HTTPS and verify certificates (default true)`});
-  authfile = Option.String(`--authfile`, {description: `registry credentials file, as podman pull's`});
-  creds = Option.String(`--creds`, {description: `registry credentials USER[:PASSWORD], as podman pull's`});
-  certDir = Option.String(`--cert-dir`, {description: `directory of registry certificates, as podman pull's`});
   images = Option.Rest();
 
   override async execute(): Promise<number> {
