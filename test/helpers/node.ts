@@ -14,7 +14,8 @@ export const SHIMS = join(REPO, `shims`);
 export const PCLUSTER = join(SHIMS, `pcluster`);
 export const REAL_PODMAN = `/usr/bin/podman`;
 
-const CONTAINERS_CONF = `[containers]
+/** The test-only containers.conf the CI machines need (see makeNode); Slurm's test nodes use it too. */
+export const CONTAINERS_CONF = `[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 [engine]
 cgroup_manager = "cgroupfs"

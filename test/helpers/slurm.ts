@@ -6,7 +6,7 @@ import {join} from 'node:path';
 import {execa, type Options} from 'execa';
 
 import {freePort} from './net.js';
-import {killWithDescendants, outcome, processesWhere, REAL_PODMAN, unmountUnder, type Outcome} from './node.js';
+import {CONTAINERS_CONF, killWithDescendants, outcome, processesWhere, REAL_PODMAN, unmountUnder, type Outcome} from './node.js';
 
 /**
  * A throwaway Slurm cluster of several nodes on this one host (Debian 12's Slurm 22.05): its own
@@ -276,14 +276,6 @@ export interface PclusterNodes {
   cleanup(): Promise<void>;
 }
 
-const NODE_CONTAINERS_CONF = `[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-runtime = "runc"
-events_logger = "file"
-`;
-
 export function pclusterNodes(root: string, names: readonly string[], {store, grace = 2}: {store: string, grace?: number}): PclusterNodes {
   mkdirSync(root, {recursive: true, mode: 0o755});
   const dir = (name: string) => join(root, name);
@@ -295,7 +287,7 @@ export function pclusterNodes(root: string, names: readonly string[], {store, gr
     mkdirSync(join(dir(name), `users`));
     chmodSync(join(dir(name), `users`), 0o1777);
     writeFileSync(join(dir(name), `storage.conf`), `[storage]\ndriver = "overlay"\ngraphroot = "${join(dir(name), `root`)}"\nrunroot = "${join(dir(name), `runroot`)}"\n`);
-    writeFileSync(join(dir(name), `containers.conf`), NODE_CONTAINERS_CONF);
+    writeFileSync(join(dir(name), `containers.conf`), CONTAINERS_CONF);
   }
   const site = join(root, `site-config.toml`);
   writeFileSync(site, `[[stores]]\npath = "${store}"\nrequire_shared = false\n\n[mount]\ngrace = ${grace}\n\n[log]\nfile = "${root}/{env.SLURMD_NODENAME}/pcluster.log"\n`);
