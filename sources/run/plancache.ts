@@ -27,11 +27,13 @@ export const PLANS_FORMAT = 1;
 export const PLANS_FILE = `plans.sh`;
 /** The entries as data, for the next writer: plans.sh holds only what the shim sources (every warm start parses it). */
 export const ENTRIES_FILE = `plans.json`;
+/** Set by the shim when a plan's store did not answer its records token within the probe timeout. */
+export const UNANSWERED_VARIABLE = `PCLUSTER_UNANSWERED_STORE`;
 const REFS_DIR = `refs`;
 /** Sourcing plans.sh costs about 50 us per plan on every warm start; 16 cover a node's distinct command lines. */
 const MAX_PLANS = 16;
 /** Variables the shim sets for Node itself: never part of a decision. */
-const LAUNCH_VARIABLES = new Set([`PCLUSTER_EXEC_FD`, `PCLUSTER_INVOKED_AS`, `PCLUSTER_PODMAN`, `PCLUSTER_PLANS_DIR`, `PCLUSTER_SHIM`]);
+const LAUNCH_VARIABLES = new Set([`PCLUSTER_EXEC_FD`, `PCLUSTER_INVOKED_AS`, `PCLUSTER_PODMAN`, `PCLUSTER_PLANS_DIR`, `PCLUSTER_SHIM`, UNANSWERED_VARIABLE]);
 
 /** Records which environment variables a decision read, and what they were (undefined: unset). */
 export interface EnvRecorder {
@@ -80,6 +82,8 @@ export function snapshotFiles(paths: readonly string[]): FileSnapshot[] {
 
 /** What a store's records said when the decision read them: containers-storage's images.lock token. */
 export interface RecordsToken {
+  /** The store as configured. */
+  readonly store: string;
   /** The lock file as the shim will name it (the configured store path, not its real path). */
   readonly file: string;
   /** `cksum` of the file, "CRC SIZE"; null when the store had no images.lock yet. */
@@ -129,7 +133,7 @@ export interface StoredPlan {
   readonly tools: ReadonlyArray<readonly string[]>;
   readonly fuse: boolean;
   /** What `cksum FILE...` prints for the stores' lock files (the absent ones print nothing). */
-  readonly records: {readonly files: readonly string[], readonly expected: readonly string[]};
+  readonly records: {readonly files: readonly string[], readonly expected: readonly string[], readonly store?: string};
   readonly timeout: number;
 }
 
@@ -183,6 +187,8 @@ export async function keepPlan(dir: string, warm: WarmPlan): Promise<string | nu
       records: {
         files: warm.records.map(record => record.file),
         expected: warm.records.filter(record => record.cksum !== null).map(record => `${record.cksum} ${record.file}`),
+        // With one store read, a token that does not come is that store's silence: Node need not probe it again.
+        ...warm.records.length === 1 ? {store: warm.records[0]!.store} : {},
       },
       timeout: warm.probeTimeout,
     };
@@ -319,7 +325,7 @@ export function renderPlans(entries: readonly StoredPlan[]): string {
  * One plan as a function of the command line: returns 1 as soon as one fact differs, else execs podman
  * with the rest of the command line. Cheap tests first; the store's token (a child process) last.
  * The helper functions and variables it uses (pcluster_same, pcluster_records_token, pcluster_now,
- * pcluster_podman, pcluster_self, pcluster_plans) are the shim's.
+ * pcluster_podman, pcluster_self, pcluster_plans, pcluster_unanswered) are the shim's.
  */
 function renderEntry(entry: StoredPlan, number: number): string {
   const q = shellQuote;
@@ -337,7 +343,9 @@ function renderEntry(entry: StoredPlan, number: number): string {
     ...entry.absent.map(path => `[ ! -e ${q(path)} ]`),
     ...entry.tools.map(group => `{ ${group.map(tool => `command -v ${q(tool)}`).join(` || `)}; } >/dev/null`),
     ...entry.fuse ? [`[ -r /dev/fuse ] && [ -w /dev/fuse ]`] : [],
-    `pcluster_records_token ${entry.timeout} ${entry.records.files.map(q).join(` `)}`,
+    entry.records.store === undefined
+      ? `pcluster_records_token ${entry.timeout} ${entry.records.files.map(q).join(` `)}`
+      : `{ pcluster_records_token ${entry.timeout} ${entry.records.files.map(q).join(` `)} || { pcluster_unanswered=${q(entry.records.store)}; false; }; }`,
     `[ "$pcluster_token" = ${q(entry.records.expected.map(line => `${line};`).join(``))} ]`,
   ];
   const exports = Object.entries(entry.exports).map(([name, value]) => `\texport ${name}=${q(value)}`);

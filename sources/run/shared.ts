@@ -18,7 +18,7 @@ import {setUp} from '../setup.js';
 import {IMAGES_LOCK} from '../store/layout.js';
 import {squashDamage} from '../store/manage.js';
 import {SHADOW_FILE, shadowFor, shadowRoot} from '../store/shadow.js';
-import {keepPlan, recordingEnv, snapshotFiles, type EnvRecorder, type FileSnapshot, type WarmPlan} from './plancache.js';
+import {keepPlan, recordingEnv, snapshotFiles, UNANSWERED_VARIABLE, type EnvRecorder, type FileSnapshot, type WarmPlan} from './plancache.js';
 import {chooseDriver, type DriverChoice} from './driver.js';
 import {missingMountTools, mountNeeds, type MountNeeds} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
@@ -75,7 +75,7 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
     throw new Fallback(`no shared store is configured (set PCLUSTER_STORE or stores in a config file)`);
 
   // The probe of the stores runs in a child process: started first, it overlaps the local checks.
-  const storesProbed = probeStores(config);
+  const storesProbed = probeStores(config, env[UNANSWERED_VARIABLE]);
   storesProbed.catch(() => {}); // Awaited below, unless a local check falls back first.
   readAheadWhenCold(launch, parsed);
   const storageConf = loadStorageConf(storageConfFile(env, rootless, existsSync), env, rootless);
@@ -174,7 +174,7 @@ async function keepWarmPlan(context: Context, facts: WarmFacts): Promise<void> {
     absent: facts.driver.absent,
     tools: facts.needs.tools,
     fuse: facts.needs.fuse,
-    records: facts.stores.slice(0, foundAt + 1).map(store => ({file: join(store.config.path, IMAGES_LOCK), cksum: store.fs.fingerprint})),
+    records: facts.stores.slice(0, foundAt + 1).map(store => ({store: store.config.path, file: join(store.config.path, IMAGES_LOCK), cksum: store.fs.fingerprint})),
     probeTimeout: context.config.run.probeTimeout,
     maxAge: context.config.run.planMaxAge,
   };

@@ -3,7 +3,7 @@ import {stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import type {Config, StoreConfig} from '../config/schema.js';
-import {detectFilesystem, type FilesystemReport} from '../detect/detect.js';
+import {describeFilesystem, detectFilesystem, type FilesystemReport} from '../detect/detect.js';
 import {errorMessage} from '../errors.js';
 import {octalMode, othersWhoCanWrite} from '../host/modes.js';
 import {log} from '../log.js';
@@ -38,10 +38,16 @@ export interface ProbedStores {
   readonly problems: readonly string[];
 }
 
-/** Every configured store probed at once; those that can serve, and why the others cannot. */
-export async function probeStores(config: Config): Promise<ProbedStores> {
+/**
+ * Every configured store probed at once; those that can serve, and why the others cannot. `unanswered`
+ * is a store that has just let the shim's warm path wait a whole probe timeout: it counts as timed out.
+ */
+export async function probeStores(config: Config, unanswered?: string): Promise<ProbedStores> {
+  const timeout = config.run.probeTimeout;
   // The probe reads the records' token before anything of the store is read (run/plancache.ts).
-  const reports = await Promise.all(config.stores.map(store => detectFilesystem(store.path, config.run.probeTimeout, IMAGES_LOCK)));
+  const reports = await Promise.all(config.stores.map(store => store.path === unanswered
+    ? describeFilesystem(store.path, {state: `timeout`, seconds: timeout}, [])
+    : detectFilesystem(store.path, timeout, IMAGES_LOCK)));
   const verdicts = await Promise.all(config.stores.map(async (store, index) =>
     storeUnusableReason(store, reports[index]!) ?? await storeTrustProblem(store)));
   const usable: UsableStore[] = [];

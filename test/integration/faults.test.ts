@@ -185,13 +185,20 @@ test.serial(`the store's server stops mid-run: new runs fall back within the pro
   t.regex(readFileSync(join(node.dir, `plans`, `plans.sh`), `utf8`), /^pcluster_plan_1\(\)/m, `a plan is kept`);
 
   mount.freeze();
+  // What is timed is the decision: from the start to the fallback notice, which pcluster prints
+  // just before it hands over to plain podman. How long that podman run then takes is podman's.
   const started = Date.now();
-  const during = await execa(PCLUSTER, [...node.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `local`], {env: {...node.env, ...env}, reject: false, timeout: 30_000});
-  const seconds = (Date.now() - started) / 1000;
+  const child = execa(PCLUSTER, [...node.globals, `run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `local`], {env: {...node.env, ...env}, reject: false, timeout: 30_000});
+  let noticedAfter: number | undefined;
+  child.stderr!.on(`data`, () => {
+    noticedAfter ??= (Date.now() - started) / 1000;
+  });
+  const during = await child;
   t.is(during.exitCode, 0, during.stderr);
   t.is(during.stdout, `local`);
   t.regex(during.stderr, /^pcluster: shared base layers not used: store .* did not answer within 1s/);
-  t.true(seconds < 6, `fell back in ${seconds} s`);
+  t.log(`fell back after ${noticedAfter} s; the whole run took ${(Date.now() - started) / 1000} s`);
+  t.true(noticedAfter !== undefined && noticedAfter < 4, `fell back after ${noticedAfter} s (probe timeout 1 s)`);
 
   mount.thaw();
   const after = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/busybox:test`, `echo`, `shared`], {...env, PCLUSTER_STRICT: `1`});

@@ -1,5 +1,5 @@
 import {execFileSync, spawnSync} from 'node:child_process';
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync} from 'node:fs';
+import {constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
@@ -135,6 +135,25 @@ test.serial(`a store that does not answer is given up after the timeout, and the
   writeFileSync(stuck, ``);
 });
 
+test.serial(`a store that did not answer one plan is not asked again by the next, and is named to Node`, t => {
+  const fifos = [join(dir, `stuck-1.lock`), join(dir, `stuck-2.lock`)];
+  for (const fifo of fifos)
+    execFileSync(`mkfifo`, [fifo]);
+  const plans = fifos.map((fifo, index) => entry({id: `p${index}`, records: {files: [fifo], expected: [`1 64 ${fifo}`], store: `/store`}, timeout: 1}));
+  // Both plans match this command line: only their records differ.
+  mkdirSync(join(dir, `plans`));
+  writeFileSync(join(dir, `plans`, PLANS_FILE), renderPlans(plans), {mode: 0o600});
+  const script = `${HELPERS}\npcluster_unanswered=\npcluster_podman=/usr/bin/podman\npcluster_self=/opt/pcluster/shims/podman\npcluster_try_plans "$@"\necho "NO-PLAN $pcluster_unanswered"`;
+  const result = spawnSync(`/bin/sh`, [`-c`, script, `sh`, `--root`, `/g`, `run`, `--shared-base-layers`, `img`], {
+    encoding: `utf8`, timeout: 20_000,
+    env: {PATH: process.env.PATH, PCLUSTER_MOUNT_STATE: join(dir, `mounts`), PCLUSTER_STORE: `/store`},
+  });
+  t.is(result.stdout, `NO-PLAN /store\n`);
+  // Opening a FIFO without blocking fails with ENXIO when nobody has it open to read.
+  t.throws(() => openSync(fifos[1]!, constants.O_WRONLY | constants.O_NONBLOCK), {code: `ENXIO`}, `the second plan did not read the silent store`);
+  writeFileSync(fifos[0]!, ``);
+});
+
 test.serial(`plans another user could have written are not sourced`, t => {
   const plans = join(dir, `plans`);
   const args = [`--root`, `/g`, `run`, `--shared-base-layers`, `img`];
@@ -177,7 +196,7 @@ test.serial(`keepPlan writes a plan the shim runs, replaces one with the same pr
     absent: [],
     tools: [],
     fuse: false,
-    records: [{file: records, cksum: sum}],
+    records: [{store: dir, file: records, cksum: sum}],
     probeTimeout: 2,
     maxAge: 600,
   });
