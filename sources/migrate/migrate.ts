@@ -7,7 +7,7 @@ import {storeSpace} from '../config/load.js';
 import type {Config} from '../config/schema.js';
 import {UserError} from '../errors.js';
 import {log, progress, say} from '../log.js';
-import {parseImageReference} from '../podman/reference.js';
+import {parseImageReference, type ImageReference} from '../podman/reference.js';
 import {imageState, lookupImage, readCatalog, readImage, type StoreImage} from '../store/catalog.js';
 import {readImageRecords, stagingDir, STORE_LOCK} from '../store/layout.js';
 import {withStoreLock, type HeldLock, type LockOptions} from '../store/lock.js';
@@ -17,7 +17,7 @@ import {withStorePodman, type StorePodman} from '../store/podman.js';
 import {attachSideCar, prepareWorkArea, sweepDeadStaging} from '../store/publish.js';
 import {applySpacePlan, planStoreSpace, readStoreSpace} from '../store/space.js';
 import {squashImage} from './squash.js';
-import {fetchSource, localSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
+import {dropPulledCopy, fetchSource, hasLocalImage, localSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
 
 /**
  * Migration: a local image becomes a squash image of a shared store. Build in the store's staging
@@ -47,15 +47,33 @@ export async function migrateImage(context: MigrateContext, raw: string, pull: P
     return migrateSource(context, raw, local);
   // A pull policy that must ask the registry, or an id: nothing for a peer to have done for us.
   if (pull !== `missing` || reference.kind !== `name`)
-    return migrateSource(context, raw, await fetchSource(context, raw, reference, pull));
+    return migrateFetched(context, raw, reference, pull);
   // Many nodes meeting an image none of them has (a job array's first use): one pulls and migrates,
   // the others wait, then find it in the store by name instead of each pulling the same bytes.
   return withStoreLock(context.store, fetchLockKey(raw), context.config.migrate, async () => {
     const published = await lookupImage(context.store, reference);
     if (published !== null && imageState(published) === `ready`)
       return {image: published, source: null, migrated: false, warnings: []};
-    return migrateSource(context, raw, await fetchSource(context, raw, reference, pull));
+    return migrateFetched(context, raw, reference, pull);
   }, announceWait(`fetch and migrate ${raw} into ${context.store}`));
+}
+
+/**
+ * Pulls the image into local storage and migrates it, leaving local storage as it was: the pulled copy
+ * goes once the store has it, unless the name was there before the pull (then it has moved, as
+ * `podman pull` moves it). A migration that fails keeps the copy, for the fallback to run.
+ */
+async function migrateFetched(context: MigrateContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<MigrateResult> {
+  // Under `missing`, localSource has just found no such name.
+  const hadName = pull !== `missing` && await hasLocalImage(context, raw);
+  const source = await fetchSource(context, raw, reference, pull);
+  const result = await migrateSource(context, raw, source);
+  if (!hadName) {
+    const kept = await dropPulledCopy(context, source.id);
+    if (kept !== null)
+      log().info({image: raw, local: source.id, reason: kept}, `the copy pulled for the migration stays in local storage`);
+  }
+  return result;
 }
 
 /** The progress line while a lock's holder works: who, and on what. */

@@ -60,6 +60,22 @@ async function pullImage(context: SourceContext, raw: string, pull: PullPolicy):
   return id;
 }
 
+/** Whether local storage has an image by that name or id (`image exists`: 0 yes, 1 no). */
+export async function hasLocalImage(context: SourceContext, raw: string): Promise<boolean> {
+  return (await runChild(context.podman, [...context.globals, `image`, `exists`, raw])).exitCode === 0;
+}
+
+/**
+ * Removes a copy that was pulled only to be migrated, once the store has it. Left behind, podman would
+ * run it instead of the store's image (local storage comes before additional stores, name for name),
+ * and each node that migrated would keep the bytes the store exists to save. Never forced: an image a
+ * container uses meanwhile stays. Returns why it stayed, or null.
+ */
+export async function dropPulledCopy(context: SourceContext, id: string): Promise<string | null> {
+  const result = await runChild(context.podman, [...context.globals, `image`, `rm`, id]);
+  return result.failed ? failureLine(result) : null;
+}
+
 interface InspectData {
   Id: string;
   Digest?: string;

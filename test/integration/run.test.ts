@@ -1,4 +1,4 @@
-import {chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -46,6 +46,12 @@ function newNode(name: string): TestNode {
   return node;
 }
 
+/** The node's pcluster log (JSON lines in its XDG_STATE_HOME), parsed. */
+function logLines(node: TestNode): Array<{msg?: string}> {
+  const file = join(node.env.XDG_STATE_HOME!, `pcluster`, `pcluster.log`);
+  return existsSync(file) ? readFileSync(file, `utf8`).split(`\n`).filter(Boolean).map(line => JSON.parse(line) as {msg?: string}) : [];
+}
+
 async function diskUsage(path: string): Promise<number> {
   const {stdout} = await execa(`du`, [`-sb`, path]);
   return Number(stdout.split(`\t`)[0]);
@@ -64,6 +70,7 @@ test.serial(`two nodes over sshfs: A migrates on first use, B runs without pulli
   const first = await pcluster(nodeA, [`run`, `--rm`, `--network`, `none`, `--shared-base-layers`, `localhost/big:1`], storeEnv(nodeA, served, {PCLUSTER_STRICT: `1`}));
   t.is(first.exitCode, 0, first.stderr);
   t.is(first.stdout, `ok\n`);
+  t.is((await nodeA.podman([`image`, `exists`, `localhost/big:1`])).exitCode, 0, `an image node A had before the migration stays`);
 
   await nodeB.podman([`info`]); // podman's own first-start files, not what this test measures
   const before = await diskUsage(nodeB.root);
@@ -236,6 +243,12 @@ test.serial(`first use from a registry: the run's own registry options (--tls-ve
   const ran = await pcluster(node, [`run`, `--rm`, `--network`, `none`, `--tls-verify=false`, `--shared-base-layers`, remote, `echo`, `from the registry`], env);
   t.is(ran.exitCode, 0, ran.stderr);
   t.is(ran.stdout, `from the registry\n`);
+  // The copy pulled for the migration is gone: podman would otherwise run it instead of the store's.
+  t.is((await node.podman([`images`, `-q`])).stdout, ``, `nothing left in local storage`);
+  const again = await pcluster(node, [`run`, `-d`, `--network`, `none`, `--shared-base-layers`, remote, `sleep`, `60`], env);
+  t.is(again.exitCode, 0, again.stderr);
+  t.is([...mountsOfType(`squashfs`, node.dir), ...mountsOfType(`fuse.squashfuse`, node.dir)].length, 1, `the next run mounts the store's squash`);
+  await node.podman([`rm`, `-f`, `-t0`, again.stdout.trim()]);
   const listed = JSON.parse((await pcluster(node, [`store`, `ls`, `--json`, `--store`, store])).stdout) as Array<{names: string[]}>;
   t.deepEqual(listed.map(image => image.names), [[remote]]);
 
@@ -245,8 +258,11 @@ test.serial(`first use from a registry: the run's own registry options (--tls-ve
   const herd = Array.from({length: 4}, (_, index) => newNode(`run-registry-${index}`));
   const runs = await Promise.all(herd.map(member => pcluster(member, [`run`, `--rm`, `--network`, `none`, `--tls-verify=false`, `--shared-base-layers`, remote, `true`], storeEnv(member, herdStore, {PCLUSTER_STRICT: `1`}))));
   t.deepEqual(runs.map(outcome => outcome.exitCode), [0, 0, 0, 0], runs.map(outcome => outcome.stderr).join(``));
-  const pulled = await Promise.all(herd.map(async member => (await member.podman([`image`, `exists`, remote])).exitCode === 0));
-  t.is(pulled.filter(Boolean).length, 1, `one node pulled from the registry`);
+  // Strict: no run fell back. The one that migrated pulled, and removed its copy once published.
+  const copies = await Promise.all(herd.map(async member => (await member.podman([`image`, `exists`, remote])).exitCode === 0));
+  t.deepEqual(copies, [false, false, false, false], `no node keeps a local copy`);
+  const migrated = herd.filter(member => logLines(member).some(entry => entry.msg === `migrated ${remote}`));
+  t.is(migrated.length, 1, `one node pulled and migrated`);
 });
 
 test.serial(`fallback: mount tool missing, no writable store, failed migration; strict turns each into 125`, async t => {
