@@ -5,7 +5,8 @@ import {join} from 'node:path';
 
 import {runChild} from '../child.js';
 import {othersWhoCanWrite} from '../host/modes.js';
-import {shellQuote, type ExecPlan} from '../podman/handover.js';
+import {execPrefix, shellQuote, type ExecPlan} from '../podman/handover.js';
+import type {TaskWatch} from '../slurm/task.js';
 
 /**
  * The warm path: exec plans the shim runs without starting Node (docs/architecture.md, "The warm
@@ -134,6 +135,7 @@ export interface StoredPlan {
   readonly fuse: boolean;
   /** What `cksum FILE...` prints for the stores' lock files (the absent ones print nothing). */
   readonly records: {readonly files: readonly string[], readonly expected: readonly string[], readonly store?: string};
+  readonly task?: TaskWatch | null;
   readonly timeout: number;
 }
 
@@ -191,6 +193,7 @@ export async function keepPlan(dir: string, warm: WarmPlan): Promise<string | nu
         ...warm.records.length === 1 ? {store: warm.records[0]!.store} : {},
       },
       timeout: warm.probeTimeout,
+      task: warm.plan.task ?? null,
     };
     const kept = (await readEntries(dir)).filter(old => old.deadline > now && !sameKey(old, entry));
     const entries = [entry, ...kept].slice(0, MAX_PLANS);
@@ -354,7 +357,8 @@ function renderEntry(entry: StoredPlan, number: number): string {
     ...checks.map(check => `\t${check} || return 1`),
     `\tshift ${entry.prefix.length}`,
     ...exports,
-    `\texec ${entry.argv.map(q).join(` `)} "$@"`,
+    // Entries a previous version kept have no task: they run as they did.
+    `\t${execPrefix(entry.task ?? null)} ${entry.argv.map(q).join(` `)} "$@"`,
     `}`,
   ].join(`\n`);
 }

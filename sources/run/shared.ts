@@ -15,6 +15,7 @@ import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
 import {loadStorageConf, storageConfCandidates, storageConfFile} from '../podman/storageconf.js';
 import {setUp} from '../setup.js';
+import {taskWatch} from '../slurm/task.js';
 import {IMAGES_LOCK} from '../store/layout.js';
 import {squashDamage} from '../store/manage.js';
 import {SHADOW_FILE, shadowFor, shadowRoot} from '../store/shadow.js';
@@ -94,10 +95,10 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   const subcommand = parsed.subcommand!;
   const args = parseSubcommandArgs(subcommand, parsed.rest);
   const mountProgram = mountProgramPath();
-  const planFor = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}): ExecPlan => ({
-    argv: [launch.podman, ...driver.globals, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})],
-    env: mountProgramEnv(config, storePaths),
-  });
+  const planFor = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}): ExecPlan => {
+    const argv = [launch.podman, ...driver.globals, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})];
+    return {argv, env: mountProgramEnv(config, storePaths), task: taskWatch(argv)};
+  };
 
   if (subcommand === `images`)
     return handOver(planFor(withRecords(stores)), launch.execFd);
@@ -164,13 +165,13 @@ async function keepWarmPlan(context: Context, facts: WarmFacts): Promise<void> {
   const foundAt = facts.stores.findIndex(store => store.config.path === facts.found.store);
   const warm: WarmPlan = {
     prefix: userPrefix,
-    plan: {argv: planPrefix, env: facts.plan.env ?? {}},
+    plan: {argv: planPrefix, env: facts.plan.env ?? {}, task: facts.plan.task ?? null},
     podman: context.launch.podman,
     shim,
     // PCLUSTER_HOME chooses the installation the shim starts (its bundle, its mount program).
     env: new Map([...context.recorder.reads(), [`PCLUSTER_HOME`, process.env.PCLUSTER_HOME]]),
     files: context.inputs,
-    present: [...facts.driver.present, join(facts.shadow, SHADOW_FILE), facts.mountProgram, bundlePath()].filter(path => path !== ``),
+    present: [...facts.driver.present, join(facts.shadow, SHADOW_FILE), facts.mountProgram, facts.plan.task?.program ?? ``, bundlePath()].filter(path => path !== ``),
     absent: facts.driver.absent,
     tools: facts.needs.tools,
     fuse: facts.needs.fuse,
@@ -301,5 +302,6 @@ function fallBack(parsed: PodmanArgv, context: Context, reason: string): never {
     throw new UserError(`shared base layers not used: ${reason} (strict mode)`);
   // run.notices = false lowers stderr to errors only (setup.ts); the log keeps the notice regardless.
   say(`warn`, `shared base layers not used: ${reason}; running from local storage`, {reason});
-  return handOver({argv: [context.launch.podman, ...plainArgv(parsed)]}, context.launch.execFd);
+  const argv = [context.launch.podman, ...plainArgv(parsed)];
+  return handOver({argv, task: taskWatch(argv)}, context.launch.execFd);
 }

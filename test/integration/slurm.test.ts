@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process';
-import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs';
+import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
@@ -204,10 +204,12 @@ exec podman run --rm --network none --tls-verify=false -e SLURM_ARRAY_TASK_ID --
   t.deepEqual(listed.map(entry => [entry.names, entry.state]), [[[image], `ready`]], `one image in the store`);
   t.is(readdirSync(join(store, `squash`)).length, 1, `one side-car`);
   t.is(migrationsLogged(), 1, `one migration`);
-  const pulled = [];
+  // A pull that was not the migration's (a task that fell back) would have left its copy: the migrating
+  // task removes its own once the store has the image.
+  const copies = [];
   for (const name of nodes.names)
-    pulled.push((await nodes.podman(name, [`image`, `exists`, image])).exitCode === 0);
-  t.is(pulled.filter(Boolean).length, 1, `one node pulled from the registry: ${JSON.stringify(pulled)}`);
+    copies.push((await nodes.podman(name, [`image`, `exists`, image])).exitCode === 0);
+  t.deepEqual(copies, [false, false, false, false], `no node keeps a local copy: the one pull was the migration's`);
   const verified = await execa(PCLUSTER, [`store`, `verify`, `--store`, store], {env: builder.env, reject: false});
   t.is(verified.exitCode, 0, verified.stderr);
 
@@ -221,12 +223,7 @@ exec podman run --rm --network none --tls-verify=false -e SLURM_ARRAY_TASK_ID --
 });
 
 slurmTest(`srun -N4 -n16: 16 ranks in containers of one image, one squash mount per node, SLURM_* inside, host namespaces pass through`, async t => {
-  // The node that migrated on first use keeps the image it pulled for that, and podman prefers a
-  // local image to a store's of the same name: that node would run its local copy. Removed, so every
-  // rank runs from the store.
-  for (const name of nodes.names)
-    await nodes.podman(name, [`rmi`, `--ignore`, image]);
-  // Run alone (--match), the store is still cold: the migrating rank's node would likewise run its pull.
+  // Run alone (--match), the store is still cold: migrated first, so that every node's first rank finds it.
   if ((await storeImages()).length === 0) {
     const migrated = await execa(PCLUSTER, [...builder.globals, `migrate`, `--store`, store, image], {env: builder.env, reject: false});
     t.is(migrated.exitCode, 0, migrated.stderr);
@@ -252,7 +249,8 @@ slurmTest(`srun -N4 -n16: 16 ranks in containers of one image, one squash mount 
     perNode.set(fields[3]!, (perNode.get(fields[3]!) ?? 0) + 1);
   t.deepEqual(Object.fromEntries(perNode), {n1: 4, n2: 4, n3: 4, n4: 4});
   t.true(ranks.every(fields => fields.slice(4, 7).join(` `) === host.join(` `)), `--network host --ipc host --pid host: the host's namespaces`);
-  t.true(ranks.every(fields => fields[7] === `podman`), `--pid host: the rank's own task (podman, exec'd by the shim) is visible inside`);
+  // In a job, the shim execs pcluster-task, which runs podman and stops the container if Slurm ends the task.
+  t.true(ranks.every(fields => fields[7] === `pcluster-task`), `--pid host: the rank's own task (pcluster-task, exec'd by the shim) is visible inside`);
   t.deepEqual(Object.fromEntries(most), {n1: 1, n2: 1, n3: 1, n4: 1}, `one squash mount per node`);
   t.is((await storeImages()).length, 1);
 
@@ -261,6 +259,51 @@ slurmTest(`srun -N4 -n16: 16 ranks in containers of one image, one squash mount 
   t.deepEqual(left, []);
 });
 
+slurmTest(`scancel of running tasks whose containers ignore SIGTERM: nothing of them left within KillWait and the stop timeout; the next job runs`, async t => {
+  if ((await storeImages()).length === 0) {
+    const migrated = await execa(PCLUSTER, [...builder.globals, `migrate`, `--store`, store, image], {env: builder.env, reject: false});
+    t.is(migrated.exitCode, 0, migrated.stderr);
+  }
+  const out = join(scratch, `cancel-out`);
+  mkdirSync(out);
+  // The container's PID 1 ignores SIGTERM (as a shell does by default): only SIGKILL ends it.
+  const scriptFile = join(out, `job.sh`);
+  writeFileSync(scriptFile, `#!/bin/sh
+exec podman run --rm --network none --stop-timeout 2 --tls-verify=false --shared-base-layers ${image} sh -c 'trap "" TERM; echo started; sleep 120'
+`, {mode: 0o755});
+  const submitted = await cluster.client(`sbatch`, [`--parsable`, `--array=0-3`, `--ntasks-per-node=1`, `--output=${out}/%a.out`, scriptFile], {env: submitEnv()});
+  const jobId = Number(/^(\d+)/.exec(submitted.stdout)?.[1] ?? NaN);
+  t.true(Number.isInteger(jobId), submitted.stderr);
+  const running = async () => {
+    let count = 0;
+    for (const name of nodes.names)
+      count += (await nodes.podman(name, [`ps`, `-q`])).stdout.split(`\n`).filter(Boolean).length;
+    return count;
+  };
+  await eventually(`four containers running`, 60, async () => await running() === 4);
+
+  const cancelled = Date.now();
+  t.is((await cluster.client(`scancel`, [String(jobId)])).exitCode, 0);
+  // What is the job's: containers, their processes, podman, overlays. (A squash mount outlives its
+  // last container by the node's mount grace, 2 s here, for the node's next job: it is checked below.)
+  const jobsOwn = async () => (await leftovers()).filter(entry => !/: (squash mount|watcher|mount state) /.test(entry));
+  let left: string[] = [];
+  await eventually(`the job's containers gone`, 30, async () => (left = await jobsOwn()).length === 0).catch(() => {});
+  const seconds = (Date.now() - cancelled) / 1000;
+  t.deepEqual(left, [], `left after scancel`);
+  t.log(`after scancel (KillWait 5 s, stop timeout 2 s): the job's containers gone in ${seconds.toFixed(1)} s`);
+  t.true(seconds < 5 + 2 + 5, `gone within KillWait + stop timeout + 5 s (${seconds} s)`);
+  await eventually(`nothing left on the nodes`, 30, async () => (left = await leftovers()).length === 0).catch(() => {});
+  t.deepEqual(left, []);
+  const records = await cluster.jobs(jobId);
+  t.deepEqual(records.map(record => record.state), [`CANCELLED`, `CANCELLED`, `CANCELLED`, `CANCELLED`]);
+
+  const next = await cluster.sbatch(`#!/bin/sh
+exec podman run --rm --network none --tls-verify=false --shared-base-layers ${image} sh -c 'echo next'
+`, [`--array=0-3`, `--output=${out}/next-%a.out`], {env: submitEnv()});
+  t.deepEqual((await cluster.jobs(next.jobId)).map(record => record.exitCode), [0, 0, 0, 0], `the next job on those nodes runs`);
+  t.deepEqual([0, 1, 2, 3].map(task => readFileSync(join(out, `next-${task}.out`), `utf8`)), Array(4).fill(`next\n`));
+});
 
 slurmTest(`the array submitted by an unprivileged user: rootless tasks without XDG_RUNTIME_DIR, from a cold store of theirs, nothing left`, async t => {
   const user = `pcluster-sl${process.pid % 10000}`;
