@@ -2,7 +2,7 @@ import {mkdirSync, renameSync, statSync} from 'node:fs';
 import {dirname} from 'node:path';
 import pino from 'pino';
 
-import type {LogLevel} from './config/schema.js';
+import {LOG_LEVELS, type LogLevel} from './config/settings.js';
 
 /**
  * Two audiences: the JSON log file (everything at the configured level, for admins and bug reports)
@@ -11,8 +11,6 @@ import type {LogLevel} from './config/schema.js';
 
 /** The log file is cut over to `.1` past this size, so a node running thousands of jobs stays bounded. */
 const MAX_LOG_BYTES = 8 * 1024 * 1024;
-
-const LEVEL_ORDER: readonly LogLevel[] = [`trace`, `debug`, `info`, `warn`, `error`, `fatal`];
 
 export interface LogOptions {
   readonly file: string;
@@ -70,11 +68,11 @@ function rotateIfLarge(file: string): void {
 }
 
 function atLeast(level: LogLevel, threshold: LogLevel): boolean {
-  return LEVEL_ORDER.indexOf(level) >= LEVEL_ORDER.indexOf(threshold);
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(threshold);
 }
 
 export function moreVerbose(a: LogLevel, b: LogLevel): LogLevel {
-  return LEVEL_ORDER.indexOf(a) <= LEVEL_ORDER.indexOf(b) ? a : b;
+  return LOG_LEVELS.indexOf(a) <= LOG_LEVELS.indexOf(b) ? a : b;
 }
 
 /** A stage of long work: shown on an interactive terminal, only logged otherwise. */

@@ -5,7 +5,8 @@ import {parse as parseToml, TomlError} from 'smol-toml';
 
 import {UserError} from '../errors.js';
 import {octalMode, othersWhoCanWrite} from '../host/modes.js';
-import {isConfigFile, type Config, type ConfigFile, type LogLevel, type SpaceConfig, type StoreConfig} from './schema.js';
+import {isConfigFile, SETTING_VALIDATORS, type Config, type ConfigFile, type SpaceConfig, type StoreConfig} from './schema.js';
+import {LOG_LEVELS, SETTINGS, SETTINGS_WITH_VARIABLES, type LogLevel, type Section, type SectionConfig, type Setting} from './settings.js';
 import {parseSize, parseWatermark, SIZE_EXPECTED, WATERMARK_EXPECTED, watermarkBytes} from './units.js';
 import {expandTemplates, TemplateError, type TemplateContext} from './templates.js';
 
@@ -109,57 +110,55 @@ export function currentIdentity(env: Env): TemplateContext {
   return {uid: process.getuid?.() ?? -1, user, env};
 }
 
+/** A setting's value so far, and where it came from (for messages about it). */
+interface Assigned {
+  readonly value: unknown;
+  readonly origin: string;
+}
+
 interface Draft {
   stores: Array<{entry: NonNullable<ConfigFile['stores']>[number], origin: string, key: string}>;
-  strict: boolean;
-  notices: boolean;
-  probeTimeout: number;
-  planMaxAge: number;
-  logLevel: LogLevel;
-  migrate: Config['migrate'];
-  mount: Config['mount'];
-  logFile: {value: string, origin: string} | null;
+  settings: Map<Setting, Assigned>;
 }
 
 /** Layers apply in order, key by key; a later `stores` list replaces an earlier one. Environment last. */
 export function resolveConfig(layers: readonly ConfigLayer[], env: Env, identity: TemplateContext): Config {
-  const draft: Draft = {stores: [], strict: false, notices: true, probeTimeout: 5, planMaxAge: 600, logLevel: `info`, logFile: null,
-    migrate: {compression: `zstd`, compressionLevel: null, lockWait: 600, lockLease: 60},
-    mount: {squash: `auto`, overlay: `auto`, grace: 10},
-  };
+  const draft: Draft = {stores: [], settings: new Map(SETTINGS.map(setting => [setting, {value: setting.default, origin: `default`}]))};
   for (const {origin, data} of layers)
     applyLayer(draft, origin, data);
   applyEnvironment(draft, env);
 
   const stores = draft.stores.map(({entry, origin, key}) => resolveStore(entry, origin, key, identity));
+  const values = new Map([...draft.settings].map(([setting, assigned]) => [setting, resolveSetting(setting, assigned, env, identity)]));
   return {
     stores,
-    run: {strict: draft.strict, notices: draft.notices, probeTimeout: draft.probeTimeout, planMaxAge: draft.planMaxAge},
-    migrate: draft.migrate,
-    mount: draft.mount,
-    log: {level: draft.logLevel, file: resolveLogFile(draft.logFile, env, identity)},
+    run: section(values, `run`),
+    migrate: section(values, `migrate`),
+    mount: section(values, `mount`),
+    log: section(values, `log`),
     files: layers.map(layer => layer.origin),
   };
+}
+
+function resolveSetting(setting: Setting, {value, origin}: Assigned, env: Env, identity: TemplateContext): unknown {
+  if (setting.kind !== `logFile`)
+    return value;
+  return value === null ? defaultLogFile(env) : resolvePath(value as string, origin, identity);
+}
+
+/** The table's settings of one section, as `Config` has them (the table's types are the section's). */
+function section<S extends Section>(values: ReadonlyMap<Setting, unknown>, name: S): SectionConfig<S> {
+  return Object.fromEntries(SETTINGS.filter(setting => setting.section === name).map(setting => [setting.field, values.get(setting)])) as SectionConfig<S>;
 }
 
 function applyLayer(draft: Draft, origin: string, data: ConfigFile): void {
   if (data.stores !== undefined)
     draft.stores = data.stores.map((entry, index) => ({entry, origin, key: `stores[${index}].path`}));
-  draft.strict = data.run?.strict ?? draft.strict;
-  draft.notices = data.run?.notices ?? draft.notices;
-  draft.probeTimeout = data.run?.probe_timeout ?? draft.probeTimeout;
-  draft.planMaxAge = data.run?.plan_max_age ?? draft.planMaxAge;
-  draft.logLevel = data.log?.level ?? draft.logLevel;
-  const migrate = data.migrate ?? {};
-  draft.migrate = {
-    compression: migrate.compression ?? draft.migrate.compression,
-    compressionLevel: migrate.compression_level ?? draft.migrate.compressionLevel,
-    lockWait: migrate.lock_wait ?? draft.migrate.lockWait,
-    lockLease: migrate.lock_lease ?? draft.migrate.lockLease,
-  };
-  draft.mount = {...draft.mount, ...data.mount};
-  if (data.log?.file !== undefined)
-    draft.logFile = {value: data.log.file, origin: `${origin}: log.file`};
+  for (const setting of SETTINGS) {
+    const value = (data[setting.section] as Readonly<Record<string, unknown>> | undefined)?.[setting.key];
+    if (value !== undefined)
+      draft.settings.set(setting, {value, origin: `${origin}: ${setting.section}.${setting.key}`});
+  }
 }
 
 function applyEnvironment(draft: Draft, env: Env): void {
@@ -168,50 +167,43 @@ function applyEnvironment(draft: Draft, env: Env): void {
   const requireShared = envBoolean(env, `PCLUSTER_REQUIRE_SHARED`);
   if (requireShared !== null)
     draft.stores = draft.stores.map(store => ({...store, entry: {...store.entry, require_shared: requireShared}}));
-  draft.strict = envBoolean(env, `PCLUSTER_STRICT`) ?? draft.strict;
-  draft.notices = envBoolean(env, `PCLUSTER_NOTICES`) ?? draft.notices;
-  draft.probeTimeout = envSeconds(env, `PCLUSTER_PROBE_TIMEOUT`, 0, 3600) ?? draft.probeTimeout;
-  draft.planMaxAge = envSeconds(env, `PCLUSTER_PLAN_MAX_AGE`, -1, 86401) ?? draft.planMaxAge;
-  draft.migrate = {
-    ...draft.migrate,
-    lockWait: envSeconds(env, `PCLUSTER_LOCK_WAIT`, -1, 86400) ?? draft.migrate.lockWait,
-    lockLease: envSeconds(env, `PCLUSTER_LOCK_LEASE`, 0, 86400) ?? draft.migrate.lockLease,
-  };
-  draft.mount = {
-    squash: envChoice(env, `PCLUSTER_MOUNT_SQUASH`, [`auto`, `kernel`, `squashfuse`] as const) ?? draft.mount.squash,
-    overlay: envChoice(env, `PCLUSTER_MOUNT_OVERLAY`, [`auto`, `kernel`, `fuse`] as const) ?? draft.mount.overlay,
-    grace: envSeconds(env, `PCLUSTER_MOUNT_GRACE`, -1, 86400) ?? draft.mount.grace,
-  };
-  if (env.PCLUSTER_LOG_LEVEL)
-    draft.logLevel = parseLogLevel(env.PCLUSTER_LOG_LEVEL, `PCLUSTER_LOG_LEVEL`);
-  if (env.PCLUSTER_LOG_FILE)
-    draft.logFile = {value: env.PCLUSTER_LOG_FILE, origin: `PCLUSTER_LOG_FILE`};
+  for (const setting of SETTINGS_WITH_VARIABLES) {
+    const value = env[setting.env];
+    // Unset or empty: the files' value stands.
+    if (value)
+      draft.settings.set(setting, {value: parseEnvValue(setting, value), origin: setting.env});
+  }
 }
 
-function envChoice<T extends string>(env: Env, name: string, choices: readonly T[]): T | null {
-  const value = env[name];
-  if (value === undefined || value === ``)
-    return null;
-  if (!(choices as readonly string[]).includes(value))
-    throw new UserError(`${name}=${value}: expected one of ${choices.join(`, `)}`);
-  return value as T;
-}
-
-/** Seconds in the open interval (min, max). */
-function envSeconds(env: Env, name: string, min: number, max: number): number | null {
-  const value = env[name];
-  if (value === undefined || value === ``)
-    return null;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= min || seconds >= max)
-    throw new UserError(`${name}=${value}: expected seconds between ${Math.max(min, 0)} and ${max}`);
-  return seconds;
+/** A variable's value, refused unless its setting's own validator (the file's) accepts it. */
+function parseEnvValue(setting: Setting & {env: string}, value: string): unknown {
+  const name = setting.env;
+  switch (setting.kind) {
+    case `boolean`:
+      return parseBoolean(name, value);
+    case `seconds`: {
+      const seconds = Number(value);
+      if (!SETTING_VALIDATORS.get(setting)!(seconds))
+        throw new UserError(`${name}=${value}: expected seconds between ${setting.range.min} and ${setting.range.max}`);
+      return seconds;
+    }
+    case `choice`:
+      if (!SETTING_VALIDATORS.get(setting)!(value))
+        throw new UserError(`${name}=${value}: expected one of ${setting.choices.join(`, `)}`);
+      return value;
+    case `logLevel`:
+      return parseLogLevel(value, name);
+    case `logFile`:
+      return value;
+  }
 }
 
 function envBoolean(env: Env, name: string): boolean | null {
   const value = env[name];
-  if (value === undefined || value === ``)
-    return null;
+  return value === undefined || value === `` ? null : parseBoolean(name, value);
+}
+
+function parseBoolean(name: string, value: string): boolean {
   if ([`1`, `true`, `yes`, `on`].includes(value.toLowerCase()))
     return true;
   if ([`0`, `false`, `no`, `off`].includes(value.toLowerCase()))
@@ -222,7 +214,7 @@ function envBoolean(env: Env, name: string): boolean | null {
 /** podman's level names, mapped onto ours (podman has `warning` and `panic`). */
 export function parseLogLevel(value: string, origin: string): LogLevel {
   const level = {warning: `warn`, panic: `fatal`}[value] ?? value;
-  if ([`trace`, `debug`, `info`, `warn`, `error`, `fatal`].includes(level))
+  if ((LOG_LEVELS as readonly string[]).includes(level))
     return level as LogLevel;
   throw new UserError(`${origin}: ${value} is not a log level (trace, debug, info, warn, error, fatal)`);
 }
@@ -281,12 +273,6 @@ export function checkStorePath(path: string, where: string): string {
   if (/[\u0000-\u001f\u007f,:]/.test(path))
     throw new UserError(`${where}: ${JSON.stringify(path)} contains a comma, colon or control character, which podman's storage and overlay options cannot carry`);
   return path.length > 1 ? path.replace(/\/+$/, ``) : path;
-}
-
-function resolveLogFile(file: Draft['logFile'], env: Env, identity: TemplateContext): string {
-  if (file !== null)
-    return resolvePath(file.value, file.origin, identity);
-  return defaultLogFile(env);
 }
 
 /** $XDG_STATE_HOME/pcluster/pcluster.log: also where a config that failed to load is reported. */

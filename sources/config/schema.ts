@@ -1,11 +1,12 @@
 import * as t from 'typanion';
 
+import {LOG_LEVELS, SETTINGS, type Range, type Section, type SectionConfig, type SectionFile, type Setting} from './settings.js';
+
 /**
  * The shape of a pcluster config file (TOML). Keys are snake_case like podman's own
- * containers.conf and storage.conf, so admins read one style across all three.
+ * containers.conf and storage.conf, so admins read one style across all three. The scalar sections
+ * come from the settings table; `[[stores]]`, a list of entries, is described here.
  */
-export const SQUASH_COMPRESSORS = [`zstd`, `gzip`, `xz`, `lz4`, `lzo`, `lzma`] as const;
-export type SquashCompressor = typeof SQUASH_COMPRESSORS[number];
 
 /** A size as TOML gives it: a string ("10T") or a number of bytes; load.ts parses and checks it. */
 const isSizeValue = t.makeValidator<unknown, string | number>({
@@ -33,39 +34,49 @@ const isStoreEntry = t.isObject({
   keep: t.isOptional(t.isArray(t.isString())),
 });
 
+/** One validator per setting, shared by the file schema and the environment's parsing (load.ts). */
+export const SETTING_VALIDATORS: ReadonlyMap<Setting, t.StrictValidator<unknown, unknown>> = new Map(SETTINGS.map(setting => [setting, settingValidator(setting)]));
+
+function settingValidator(setting: Setting): t.StrictValidator<unknown, unknown> {
+  switch (setting.kind) {
+    case `boolean`: return t.isBoolean();
+    case `seconds`: return t.cascade(t.isNumber(), [isInRange(setting.range)]);
+    case `integer`: return t.cascade(t.isNumber(), [t.isInteger(), isInRange(setting.range)]);
+    case `choice`: return t.isEnum(setting.choices);
+    case `logLevel`: return t.isEnum(LOG_LEVELS);
+    case `logFile`: return t.isString();
+  }
+}
+
+/** typanion's own message for a closed range; it has no open one, so that says it the same way. */
+function isInRange({min, max, open}: Range): t.LooseValidator<number, number> {
+  if (!open)
+    return t.isInInclusiveRange(min, max);
+  return t.makeValidator<number>({
+    test: (value, state) => {
+      if (value > min && value < max)
+        return true;
+      state?.errors?.push(`${state.p ?? `.`}: Expected to be in the ]${min}; ${max}[ range (got ${value})`);
+      return false;
+    },
+  });
+}
+
+/** A section's validators, typed as the section's file keys so that `ConfigFile` knows them. */
+function sectionValidator<S extends Section>(section: S) {
+  const props = Object.fromEntries(SETTINGS.filter(setting => setting.section === section).map(setting => [setting.key, t.isOptional(SETTING_VALIDATORS.get(setting)!)]));
+  return t.isOptional(t.isObject(props as {[K in keyof SectionFile<S>]-?: t.StrictValidator<unknown, SectionFile<S>[K]>}));
+}
+
 export const isConfigFile = t.isObject({
   stores: t.isOptional(t.isArray(isStoreEntry)),
-  run: t.isOptional(t.isObject({
-    strict: t.isOptional(t.isBoolean()),
-    notices: t.isOptional(t.isBoolean()),
-    probe_timeout: t.isOptional(t.cascade(t.isNumber(), [t.isInExclusiveRange(0, 3600)])),
-    /** Seconds a decision is reused by the warm path at most (0: every run decides anew). */
-    plan_max_age: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 86400)])),
-  })),
-  migrate: t.isOptional(t.isObject({
-    /** mksquashfs compressor; zstd decompresses fastest for the many small reads of a container start. */
-    compression: t.isOptional(t.isEnum(SQUASH_COMPRESSORS)),
-    compression_level: t.isOptional(t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 22)])),
-    /** Seconds to wait for another node's migration of the same image before giving up. */
-    lock_wait: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 86400)])),
-    /** Seconds without a heartbeat after which a migration lock counts as abandoned. */
-    lock_lease: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(5, 86400)])),
-  })),
-  mount: t.isOptional(t.isObject({
-    squash: t.isOptional(t.isEnum([`auto`, `kernel`, `squashfuse`] as const)),
-    overlay: t.isOptional(t.isEnum([`auto`, `kernel`, `fuse`] as const)),
-    /** Seconds a squash mount outlives its last container, so back-to-back jobs do not remount. */
-    grace: t.isOptional(t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 86400)])),
-  })),
-  log: t.isOptional(t.isObject({
-    level: t.isOptional(t.isEnum([`trace`, `debug`, `info`, `warn`, `error`, `fatal`] as const)),
-    file: t.isOptional(t.isString()),
-  })),
+  run: sectionValidator(`run`),
+  migrate: sectionValidator(`migrate`),
+  mount: sectionValidator(`mount`),
+  log: sectionValidator(`log`),
 });
 
 export type ConfigFile = t.InferType<typeof isConfigFile>;
-
-export type LogLevel = `trace` | `debug` | `info` | `warn` | `error` | `fatal`;
 
 export interface StoreConfig {
   /** Absolute path, templates expanded. */
@@ -90,29 +101,10 @@ export interface SpaceConfig {
 
 export interface Config {
   readonly stores: readonly StoreConfig[];
-  readonly run: {
-    readonly strict: boolean;
-    readonly notices: boolean;
-    /** Seconds a store probe may take before the store counts as unavailable. */
-    readonly probeTimeout: number;
-    /** Seconds a kept exec plan serves the warm path at most; 0 turns the warm path off. */
-    readonly planMaxAge: number;
-  };
-  readonly migrate: {
-    readonly compression: SquashCompressor;
-    readonly compressionLevel: number | null;
-    readonly lockWait: number;
-    readonly lockLease: number;
-  };
-  readonly mount: {
-    readonly squash: `auto` | `kernel` | `squashfuse`;
-    readonly overlay: `auto` | `kernel` | `fuse`;
-    readonly grace: number;
-  };
-  readonly log: {
-    readonly level: LogLevel;
-    readonly file: string;
-  };
+  readonly run: SectionConfig<`run`>;
+  readonly migrate: SectionConfig<`migrate`>;
+  readonly mount: SectionConfig<`mount`>;
+  readonly log: SectionConfig<`log`>;
   /** The files that were read, in order (for doctor). */
   readonly files: readonly string[];
 }

@@ -1,7 +1,7 @@
 import {statfs} from 'node:fs/promises';
 import {dirname} from 'node:path';
 
-import type {SquashCompressor} from '../config/schema.js';
+import type {SquashCompressor} from '../config/settings.js';
 import {UserError} from '../errors.js';
 import {findTool} from '../host/facts.js';
 import {failureLine, isPodmanLogRecord, runChild} from '../child.js';

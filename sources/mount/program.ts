@@ -1,6 +1,7 @@
 import {dirname, resolve} from 'node:path';
 
 import type {Config} from '../config/schema.js';
+import {MOUNT_PROGRAM_SETTINGS, settingValue} from '../config/settings.js';
 
 /**
  * The mount program podman calls for every container start from a shared store. It is a shell
@@ -17,9 +18,7 @@ export function mountProgramEnv(config: Config, stores: readonly string[]): Reco
   return {
     // Store paths never contain a colon (config refuses them): the list is colon-separated like PATH.
     PCLUSTER_STORES: stores.join(`:`),
-    PCLUSTER_MOUNT_SQUASH: config.mount.squash,
-    PCLUSTER_MOUNT_OVERLAY: config.mount.overlay,
-    PCLUSTER_MOUNT_GRACE: String(config.mount.grace),
-    PCLUSTER_LOG_FILE: config.log.file,
+    // The settings under the variables a user would set, holding what the config resolved to.
+    ...Object.fromEntries(MOUNT_PROGRAM_SETTINGS.map(setting => [setting.env, String(settingValue(config, setting))])),
   };
 }

@@ -3,6 +3,7 @@ import {join} from 'node:path';
 import test from 'ava';
 
 import {resolveConfig} from '../../sources/config/load.js';
+import {MOUNT_PROGRAM_SETTINGS} from '../../sources/config/settings.js';
 import {mountProgramEnv} from '../../sources/mount/program.js';
 import {MARKER_FILE, parseUsageMarkName, sideCarLinkPath, USAGE_DIR, USAGE_REFRESH_SECONDS} from '../../sources/store/layout.js';
 import {SHADOW_FILE, shadowRoot} from '../../sources/store/shadow.js';
@@ -43,10 +44,11 @@ test(`every PCLUSTER_ variable the mount program reads is one Node sets, or one 
   t.deepEqual([...set].filter(name => !read.has(name)), [], `nothing set that it ignores`);
 });
 
-test(`the mount program's defaults are the config's`, t => {
-  t.is(/\$\{PCLUSTER_MOUNT_GRACE:-(\d+)\}/.exec(mountProgram)?.[1], String(config.mount.grace));
-  t.is(/\$\{PCLUSTER_MOUNT_SQUASH:-(\w+)\}/.exec(mountProgram)?.[1], config.mount.squash);
-  t.is(/\$\{PCLUSTER_MOUNT_OVERLAY:-(\w+)\}/.exec(mountProgram)?.[1], config.mount.overlay);
+test(`the mount program's defaults are the settings table's`, t => {
+  const withDefault = MOUNT_PROGRAM_SETTINGS.filter(setting => setting.default !== null);
+  t.deepEqual(withDefault.map(setting => setting.env), [`PCLUSTER_MOUNT_SQUASH`, `PCLUSTER_MOUNT_OVERLAY`, `PCLUSTER_MOUNT_GRACE`]);
+  for (const setting of withDefault)
+    t.is(new RegExp(`\\$\\{${setting.env}:-(\\w+)\\}`).exec(mountProgram)?.[1], String(setting.default), setting.env);
 });
 
 test(`side-cars are looked for where the store puts their links`, t => {
