@@ -66,22 +66,26 @@ function submitEnv(): Record<string, string> {
 }
 
 /** Squash mounts (kernel squashfs or squashfuse) under each node's directory, sampled every 50 ms while `during` runs. */
-async function sampleSquashMounts<T>(during: Promise<T>, uid = 0): Promise<{result: T, most: Map<string, number>, samples: number}> {
+async function sampleSquashMounts<T>(during: Promise<T>, uid = 0): Promise<{result: T, most: Map<string, number>, samples: number, crowded: string[]}> {
   const most = new Map<string, number>(nodes.names.map(name => [name, 0]));
+  /** The mount points of a sample that saw more than one on a node, for the failure message. */
+  const crowded: string[] = [];
   let samples = 0;
   let done = false;
   const sampler = (async () => {
     while (!done) {
       for (const name of nodes.names) {
-        const count = squashMounts(nodes.dir(name), uid).length;
-        most.set(name, Math.max(most.get(name)!, count));
+        const points = squashMounts(nodes.dir(name), uid);
+        if (points.length > 1 && crowded.length === 0)
+          crowded.push(`${name}: ${points.join(` `)}`);
+        most.set(name, Math.max(most.get(name)!, points.length));
       }
       samples++;
       await new Promise(resolve => setTimeout(resolve, 50));
     }
   })();
   try {
-    return {result: await during, most, samples};
+    return {result: await during, most, samples, crowded};
   } finally {
     done = true;
     await sampler;
@@ -348,7 +352,7 @@ exec podman run --rm --network none --tls-verify=false -e SLURM_ARRAY_TASK_ID --
   sh -c 'echo "task $SLURM_ARRAY_TASK_ID"; exit $((SLURM_ARRAY_TASK_ID % 7))'
 `;
   const started = Date.now();
-  const {result: {jobId, outcome: submitted}, most} = await sampleSquashMounts(
+  const {result: {jobId, outcome: submitted}, most, crowded} = await sampleSquashMounts(
     cluster.sbatch(script, [`--array=0-${tasks - 1}`, `--output=${own}/%a.out`, `--error=${own}/%a.err`, `--chdir=${own}`], {uid, gid, env, extendEnv: false, cwd: own}), uid);
   t.log(`${tasks} rootless tasks: ${((Date.now() - started) / 1000).toFixed(1)} s; most squash mounts per node ${JSON.stringify(Object.fromEntries(most))}`);
   t.true(Number.isInteger(jobId), submitted.stderr);
@@ -369,7 +373,7 @@ exec podman run --rm --network none --tls-verify=false -e SLURM_ARRAY_TASK_ID --
   t.is(readdirSync(join(userStore, `squash`)).length, 1, `one side-car`);
   const verified = await execa(PCLUSTER, [`store`, `verify`, `--store`, userStore], asUser);
   t.is(verified.exitCode, 0, verified.stderr);
-  t.true([...most.values()].every(count => count <= 1), `at most one squash mount per node at any moment`);
+  t.true([...most.values()].every(count => count <= 1), `at most one squash mount per node at any moment: ${crowded.join(``)}`);
   t.true([...most.values()].some(count => count === 1), `a squash mount was seen`);
 
   let left: string[] = [];
