@@ -1,7 +1,8 @@
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from './errors.js';
-import {parsePodmanArgv, SHARED_BASE_LAYERS, subcommandReadsArgs, parseSubcommandArgs, type PodmanArgv} from './podman/argv.js';
+import {parsePodmanArgv, type PodmanArgv} from './podman/argv.js';
 import {handOver} from './podman/handover.js';
 import {launchFromEnv, type Launch} from './podman/launch.js';
+import {runRequest} from './run/request.js';
 import {COMPLETE, OWN_AS_PCLUSTER, OWN_COMMANDS, PREFETCH} from './commands/names.js';
 
 /**
@@ -21,7 +22,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const own = isOwnInvocation(parsed, launch);
-  if (!own && !asksForSharedBaseLayers(parsed))
+  const request = own ? null : runRequest(argv, parsed);
+  if (!own && request === null)
     return handOver({argv: [launch.podman, ...argv]}, launch.execFd);
 
   if (own) {
@@ -30,8 +32,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return parsed.commandPath[0] === PREFETCH ? neverFailing(ownCommand) : ownCommand();
   }
   // It reads its config itself: what the decision reads is noted, for the warm path (run/plancache.ts).
-  const {runSharedBaseLayers} = await import(`./run/shared.js`);
-  return runSharedBaseLayers(parsed, argv, launch);
+  const {sharedBaseLayers} = await import(`./run/shared.js`);
+  const outcome = await sharedBaseLayers(request!, launch);
+  if (outcome.kind === `print`) {
+    process.stdout.write(outcome.text);
+    return 0;
+  }
+  return handOver(outcome.plan, launch.execFd);
 }
 
 function isOwnInvocation(parsed: PodmanArgv, launch: Launch): boolean {
@@ -41,13 +48,6 @@ function isOwnInvocation(parsed: PodmanArgv, launch: Launch): boolean {
   if (launch.invokedAs !== `pcluster`)
     return false;
   return parsed.subcommand === null || parsed.subcommand === `help` || OWN_AS_PCLUSTER.has(parsed.subcommand);
-}
-
-function asksForSharedBaseLayers(parsed: PodmanArgv): boolean {
-  if (!subcommandReadsArgs(parsed.subcommand))
-    return false;
-  const {options} = parseSubcommandArgs(parsed.subcommand!, parsed.rest);
-  return options.some(option => option.name === SHARED_BASE_LAYERS);
 }
 
 /**

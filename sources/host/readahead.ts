@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs';
 
 import {startDetached} from '../child.js';
-import {globalValue, type PodmanArgv} from '../podman/argv.js';
+import type {GlobalOptions} from '../podman/globals.js';
 
 /**
  * On a fresh node (just booted, or its memory taken by the last job) the page cache holds none of the
@@ -32,9 +32,7 @@ const RUNTIME_PATHS: ReadonlyMap<string, readonly string[]> = new Map([[`crun`, 
  * names them (--conmon, --runtime) or as podman finds them by default. A containers.conf naming other
  * ones is not read: a wrong guess costs one needless read, never a wrong result.
  */
-export function startBinaries(podman: string, parsed: PodmanArgv, exists: (path: string) => boolean = existsSync): string[] {
-  const conmon = globalValue(parsed, `--conmon`);
-  const runtime = globalValue(parsed, `--runtime`);
+export function startBinaries(podman: string, {conmon, runtime}: Pick<GlobalOptions, 'conmon' | 'runtime'>, exists: (path: string) => boolean = existsSync): string[] {
   const runtimePaths = runtime === null
     ? [...CRUN_PATHS, ...RUNC_PATHS]
     : runtime.includes(`/`) ? [runtime] : RUNTIME_PATHS.get(runtime) ?? [];

@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
 
-import {globalValue, type PodmanArgv} from '../podman/argv.js';
+import type {GlobalOptions} from '../podman/globals.js';
 import {defaultGraphRoot, type StorageConf} from '../podman/storageconf.js';
 
 // podman 4 keeps its database in libpod/bolt_state.db, podman 5 in db.sql (sqlite), both in the graphroot.
@@ -27,14 +27,14 @@ export interface DriverChoice {
  * The driver options a shared run needs, or why shared stores cannot serve this storage.
  * @messages: what it returns is shown to people (docs/troubleshooting.md lists it).
  */
-export function chooseDriver(parsed: PodmanArgv, storageConf: StorageConf, rootless: boolean, env: NodeJS.ProcessEnv): DriverChoice | string {
-  const configured = globalValue(parsed, `--storage-driver`) ?? storageConf.driver;
+export function chooseDriver(options: GlobalOptions, storageConf: StorageConf, rootless: boolean, env: NodeJS.ProcessEnv): DriverChoice | string {
+  const configured = options.storageDriver ?? storageConf.driver;
   if (configured !== null) {
     if (configured !== `overlay`)
       return `podman uses the ${configured} storage driver; shared stores need overlay`;
     return {globals: [], present: [], absent: []};
   }
-  const graphRoot = globalValue(parsed, `--root`) ?? storageConf.graphRoot ?? defaultGraphRoot(env, rootless);
+  const graphRoot = options.root ?? storageConf.graphRoot ?? defaultGraphRoot(env, rootless);
   const seen = new Map<string, boolean>();
   const has = (entry: string) => {
     const path = join(graphRoot, entry);

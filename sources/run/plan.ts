@@ -1,5 +1,6 @@
-import {globalValues, parseSubcommandArgs, SHARED_BASE_LAYERS, tokensWithout, type PodmanArgv} from '../podman/argv.js';
+import {SHARED_BASE_LAYERS, tokensWithout} from '../podman/argv.js';
 import type {StorageConf} from '../podman/storageconf.js';
+import type {RunRequest} from './request.js';
 
 /**
  * The podman command line for a run from shared stores: the user's tokens verbatim, less our flag,
@@ -7,7 +8,7 @@ import type {StorageConf} from '../podman/storageconf.js';
  * one `--storage-opt` is given, so unless the user gave their own, storage.conf's are re-stated first.
  */
 export interface SharedPlanInput {
-  readonly parsed: PodmanArgv;
+  readonly request: RunRequest;
   readonly stores: readonly string[];
   readonly mountProgram: string;
   readonly storageConf: StorageConf;
@@ -18,34 +19,33 @@ export interface SharedPlanInput {
 }
 
 export function sharedArgv(input: SharedPlanInput): string[] {
-  const {parsed} = input;
-  const userStorageOpts = globalValues(parsed, `--storage-opt`);
-  const carried = userStorageOpts.length > 0 ? [] : input.storageConf.driverOptions;
+  const {request} = input;
+  const carried = request.globals.storageOpts.length > 0 ? [] : input.storageConf.driverOptions;
   const storageOptions = [
     ...carried.filter(option => !isMountProgramOption(option)),
     ...input.stores.map(store => `additionalimagestore=${store}`),
     `mount_program=${input.mountProgram}`,
   ];
-  const globals = tokensWithout(parsed.globals, option => option.name === `--storage-opt` && isMountProgramOption(option.value ?? ``));
+  const globals = tokensWithout(request.parsed.globals, option => option.name === `--storage-opt` && isMountProgramOption(option.value ?? ``));
   return [
     ...globals,
     ...storageOptions.flatMap(option => [`--storage-opt`, option]),
-    ...rebuildSubcommand(parsed, new Set([SHARED_BASE_LAYERS, ...input.consumedOptions ?? []]), input.image),
+    ...rebuildSubcommand(request, new Set([SHARED_BASE_LAYERS, ...input.consumedOptions ?? []]), input.image),
   ];
 }
 
 /** The user's own argv less our flag: what plain podman should get on fallback. */
-export function plainArgv(parsed: PodmanArgv): string[] {
-  return [...tokensWithout(parsed.globals, () => false), ...rebuildSubcommand(parsed, new Set([SHARED_BASE_LAYERS]))];
+export function plainArgv(request: RunRequest): string[] {
+  return [...tokensWithout(request.parsed.globals, () => false), ...rebuildSubcommand(request, new Set([SHARED_BASE_LAYERS]))];
 }
 
-function rebuildSubcommand(parsed: PodmanArgv, drop: ReadonlySet<string>, image?: string): string[] {
-  const args = parseSubcommandArgs(parsed.subcommand!, parsed.rest);
+function rebuildSubcommand(request: RunRequest, drop: ReadonlySet<string>, image?: string): string[] {
+  const {args} = request;
   const positionals = [...args.positionals];
   if (image !== undefined && positionals.length > 0)
     positionals[0] = image;
   return [
-    ...parsed.commandPath,
+    ...request.parsed.commandPath,
     ...tokensWithout(args.options, option => drop.has(option.name)),
     ...(args.doubleDash ? [`--`] : []),
     ...positionals,

@@ -8,6 +8,7 @@ import {formatBytes} from '../migrate/migrate.js';
 import {progress, report} from '../log.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
 import {tokensWithout, type PodmanArgv} from '../podman/argv.js';
+import {globalOptions} from '../podman/globals.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference} from '../podman/reference.js';
 import {loadStorageConf, storageConfFile} from '../podman/storageconf.js';
@@ -127,7 +128,7 @@ async function holdMount(request: PrefetchRequest, driver: readonly string[], sh
 function driverGlobals(request: PrefetchRequest): readonly string[] {
   const rootless = process.getuid?.() !== 0;
   const storageConf = loadStorageConf(storageConfFile(request.env, rootless, existsSync), request.env, rootless);
-  const driver = chooseDriver(request.parsed, storageConf, rootless, request.env);
+  const driver = chooseDriver(globalOptions(request.parsed), storageConf, rootless, request.env);
   if (typeof driver === `string`)
     throw new Skip(driver);
   return driver.globals;

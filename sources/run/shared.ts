@@ -8,9 +8,8 @@ import {readAhead, startBinaries, startedCold} from '../host/readahead.js';
 import {log, progress, say} from '../log.js';
 import type {PullPolicy} from '../migrate/source.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
-import {PULL_ACCESS_OPTIONS} from '../podman/options.js';
-import {globalValue, parseSubcommandArgs, tokensWithout, type PodmanArgv} from '../podman/argv.js';
-import {handOver, type ExecPlan} from '../podman/handover.js';
+import {tokensWithout} from '../podman/argv.js';
+import type {ExecPlan} from '../podman/handover.js';
 import type {Launch} from '../podman/launch.js';
 import {parseImageReference, type ImageReference} from '../podman/reference.js';
 import {loadStorageConf, storageConfCandidates, storageConfFile} from '../podman/storageconf.js';
@@ -23,6 +22,7 @@ import {keepPlan, recordingEnv, snapshotFiles, UNANSWERED_VARIABLE, type EnvReco
 import {chooseDriver, type DriverChoice} from './driver.js';
 import {missingMountTools, mountNeeds, type MountNeeds} from './preflight.js';
 import {plainArgv, sharedArgv} from './plan.js';
+import type {RunRequest} from './request.js';
 import {foundIn, locate, probeStores, withRecords, writableStore, type Found, type UsableStore} from './stores.js';
 
 /**
@@ -30,11 +30,9 @@ import {foundIn, locate, probeStores, withRecords, writableStore, type Found, ty
  * image or migrate it on first use, then hand podman the storage options. Whenever something stands in
  * the way, the user's command runs exactly as plain podman would, after one notice line.
  */
-interface Context {
+export interface Context {
   readonly launch: Launch;
   readonly config: Config;
-  /** The command line as the user gave it. */
-  readonly argv: readonly string[];
   /** The environment the decision reads, through a recorder (a kept plan re-checks what was read). */
   readonly recorder: EnvRecorder;
   readonly env: NodeJS.ProcessEnv;
@@ -43,21 +41,36 @@ interface Context {
   readonly rootless: boolean;
 }
 
+/** What the decision comes to: a podman command line for the shim, text for stdout, or why stores cannot serve. */
+export type Decision =
+  | {readonly kind: `exec`, readonly plan: ExecPlan}
+  | {readonly kind: `print`, readonly text: string}
+  | {readonly kind: `fallback`, readonly reason: string};
+
+/** What main.ts hands over: a fallback has become plain podman's command line (or a strict-mode error). */
+export type Outcome = Exclude<Decision, {kind: `fallback`}>;
+
 /** Why shared stores cannot serve this command (the fallback's notice). */
 class Fallback extends Error {}
 
-export async function runSharedBaseLayers(parsed: PodmanArgv, argv: readonly string[], launch: Launch): Promise<number> {
+export async function sharedBaseLayers(request: RunRequest, launch: Launch): Promise<Outcome> {
   const rootless = process.getuid?.() !== 0;
   const recorder = recordingEnv(process.env);
   // Before anything is read: a file that changes after this moment invalidates a kept plan.
   const inputs = snapshotFiles(decisionFiles(recorder.env, rootless, launch.podman));
-  const config = setUp(parsed, recorder.env);
-  const context: Context = {launch, config, argv, recorder, env: recorder.env, inputs, rootless};
+  const config = setUp(request.parsed, recorder.env);
+  const context: Context = {launch, config, recorder, env: recorder.env, inputs, rootless};
+  const decision = await decide(request, context);
+  return decision.kind === `fallback` ? fallBack(request, context, decision.reason) : decision;
+}
+
+/** The decision alone (no notice, no hand-over): what a unit test can ask without podman. */
+export async function decide(request: RunRequest, context: Context): Promise<Decision> {
   try {
-    return await runShared(parsed, context);
+    return await decideShared(request, context);
   } catch (error) {
     if (error instanceof Fallback)
-      return fallBack(parsed, context, error.message);
+      return {kind: `fallback`, reason: error.message};
     throw error;
   }
 }
@@ -67,9 +80,9 @@ function decisionFiles(env: NodeJS.ProcessEnv, rootless: boolean, podman: string
   return [...configFiles(env).map(file => file.path), ...storageConfCandidates(env, rootless), podman];
 }
 
-async function runShared(parsed: PodmanArgv, context: Context): Promise<number> {
+async function decideShared(request: RunRequest, context: Context): Promise<Decision> {
   const {config, launch, env, rootless} = context;
-  const remote = remoteService(parsed, env);
+  const remote = request.globals.remote ?? (env.CONTAINER_HOST ? `CONTAINER_HOST=${env.CONTAINER_HOST}` : null);
   if (remote !== null)
     throw new Fallback(`podman talks to a remote service (${remote}); shared stores are node-local mounts`);
   if (config.stores.length === 0)
@@ -78,9 +91,9 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // The probe of the stores runs in a child process: started first, it overlaps the local checks.
   const storesProbed = probeStores(config, env[UNANSWERED_VARIABLE]);
   storesProbed.catch(() => {}); // Awaited below, unless a local check falls back first.
-  readAheadWhenCold(launch, parsed);
+  readAheadWhenCold(launch, request);
   const storageConf = loadStorageConf(storageConfFile(env, rootless, existsSync), env, rootless);
-  const driver = chooseDriver(parsed, storageConf, rootless, env);
+  const driver = chooseDriver(request.globals, storageConf, rootless, env);
   if (typeof driver === `string`)
     throw new Fallback(driver);
   const needs = mountNeeds(config, rootless);
@@ -92,19 +105,17 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   if (stores.length === 0)
     throw new Fallback(problems.join(`; `));
   const skipped = problems.length;
-  const subcommand = parsed.subcommand!;
-  const args = parseSubcommandArgs(subcommand, parsed.rest);
   const mountProgram = mountProgramPath();
   const planFor = (storePaths: readonly string[], extra: {image?: string, consumedOptions?: readonly string[]} = {}): ExecPlan => {
-    const argv = [launch.podman, ...driver.globals, ...sharedArgv({parsed, stores: storePaths, mountProgram, storageConf, ...extra})];
+    const argv = [launch.podman, ...driver.globals, ...sharedArgv({request, stores: storePaths, mountProgram, storageConf, ...extra})];
     return {argv, env: mountProgramEnv(config, storePaths), task: taskWatch(argv)};
   };
 
-  if (subcommand === `images`)
-    return handOver(planFor(withRecords(stores)), launch.execFd);
+  if (request.subcommand === `images`)
+    return {kind: `exec`, plan: planFor(withRecords(stores))};
 
-  const raw = args.positionals[0];
-  if (raw === undefined)
+  const raw = request.image;
+  if (raw === null)
     throw new Fallback(`no image given`);
   let reference: ImageReference;
   try {
@@ -112,16 +123,14 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   } catch (error) {
     throw new Fallback(errorMessage(error));
   }
-  const pull = pullPolicy(args.options.find(option => option.name === `--pull`)?.value ?? null);
-  const pullOptions = tokensWithout(args.options, option => !PULL_ACCESS_OPTIONS.has(option.name));
+  const pull = pullPolicy(request.pull);
   const inStore = pull === `always` ? null : await locate(stores, reference);
-  const located = pull === `newer` && inStore !== null ? await unlessNewer(inStore, raw, pullOptions) : inStore;
-  const found = located ?? await migrateOnFirstUse(parsed, context, stores, raw, located === null && inStore !== null ? `always` : pull, pullOptions);
+  const located = pull === `newer` && inStore !== null ? await unlessNewer(inStore, raw, request.pullOptions) : inStore;
+  const found = located ?? await migrateOnFirstUse(request, context, stores, raw, located === null && inStore !== null ? `always` : pull);
 
-  if (subcommand === `pull`) {
+  if (request.subcommand === `pull`) {
     await checkSideCar(found, raw);
-    process.stdout.write(`${found.image.id}\n`);
-    return 0;
+    return {kind: `print`, text: `${found.image.id}\n`};
   }
   // An id or digest names the source image; in the store the image has its own id.
   const image = reference.kind === `name` && reference.digest === null ? undefined : found.image.id;
@@ -132,13 +141,12 @@ async function runShared(parsed: PodmanArgv, context: Context): Promise<number> 
   // A decision the next identical command line may reuse: the image was found (not migrated by this
   // run), through a shadow, with every configured store answering.
   if (located !== null && pull !== `newer` && shadow !== null && skipped === 0)
-    await keepWarmPlan(context, {plan, positionals: args.positionals, stores, found: located, shadow, mountProgram, needs, driver});
-  return handOver(plan, launch.execFd);
+    await keepWarmPlan(request, context, {plan, stores, found: located, shadow, mountProgram, needs, driver});
+  return {kind: `exec`, plan};
 }
 
 interface WarmFacts {
   readonly plan: ExecPlan;
-  readonly positionals: readonly string[];
   readonly stores: readonly UsableStore[];
   readonly found: Found;
   readonly shadow: string;
@@ -151,16 +159,16 @@ interface WarmFacts {
  * Writes the plan, with what it depends on, where the shim looks for it (run/plancache.ts). The
  * container's command (what follows the image) is not part of the decision: the shim appends it.
  */
-async function keepWarmPlan(context: Context, facts: WarmFacts): Promise<void> {
+async function keepWarmPlan(request: RunRequest, context: Context, facts: WarmFacts): Promise<void> {
   // The shim's own variables: read from process.env, as they are not part of the decision.
   const {PCLUSTER_PLANS_DIR: dir, PCLUSTER_SHIM: shim} = process.env;
   if (!dir || !shim || context.config.run.planMaxAge === 0)
     return;
-  const command = facts.positionals.slice(1);
-  const userPrefix = context.argv.slice(0, context.argv.length - command.length);
+  const {command} = request;
+  const userPrefix = request.argv.slice(0, request.argv.length - command.length);
   const planPrefix = facts.plan.argv.slice(0, facts.plan.argv.length - command.length);
   // Both end with the container's command, token for token; anything else is a model this code does not expect.
-  if (!sameTail(context.argv, command) || !sameTail(facts.plan.argv, command))
+  if (!sameTail(request.argv, command) || !sameTail(facts.plan.argv, command))
     return;
   const foundAt = facts.stores.findIndex(store => store.config.path === facts.found.store);
   const warm: WarmPlan = {
@@ -197,11 +205,11 @@ function bundlePath(): string {
 }
 
 /** On a cold page cache, podman's programs are read while the stores answer (host/readahead.ts). */
-function readAheadWhenCold(launch: Launch, parsed: PodmanArgv): void {
+function readAheadWhenCold(launch: Launch, request: RunRequest): void {
   const majorFaults = process.resourceUsage().majorPageFault;
   if (!startedCold(majorFaults))
     return;
-  const files = startBinaries(launch.podman, parsed);
+  const files = startBinaries(launch.podman, request.globals);
   void readAhead(files);
   log().info({files, majorFaults}, `cold page cache: reading podman's programs ahead`);
 }
@@ -231,7 +239,7 @@ async function shadowOf(found: Found, env: NodeJS.ProcessEnv, rootless: boolean)
   }
 }
 
-async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy, pullOptions: readonly string[]): Promise<Found> {
+async function migrateOnFirstUse(request: RunRequest, context: Context, stores: readonly UsableStore[], raw: string, pull: PullPolicy): Promise<Found> {
   const target = writableStore(stores);
   if (target === null)
     throw new Fallback(`image ${raw} is not in a shared store and no usable store is writable`);
@@ -241,8 +249,8 @@ async function migrateOnFirstUse(parsed: PodmanArgv, context: Context, stores: r
   try {
     const result = await migrateImage({
       podman: context.launch.podman,
-      globals: tokensWithout(parsed.globals, () => false),
-      pullOptions,
+      globals: tokensWithout(request.parsed.globals, () => false),
+      pullOptions: request.pullOptions,
       store: target.config.path,
       config: context.config,
     }, raw, pull);
@@ -285,23 +293,12 @@ function pullPolicy(value: string | null): PullPolicy {
   throw new Fallback(`--pull=${value} is not a pull policy`);
 }
 
-/** podman-remote, `--remote`, `--connection`, `--url` or CONTAINER_HOST: containers run elsewhere. */
-function remoteService(parsed: PodmanArgv, env: NodeJS.ProcessEnv): string | null {
-  for (const option of parsed.globals) {
-    if ([`--remote`, `-r`].includes(option.name) && option.value !== `false`)
-      return option.name;
-  }
-  const target = globalValue(parsed, `--connection`, `-c`, `--url`);
-  if (target !== null)
-    return target;
-  return env.CONTAINER_HOST ? `CONTAINER_HOST=${env.CONTAINER_HOST}` : null;
-}
-
-function fallBack(parsed: PodmanArgv, context: Context, reason: string): never {
+/** One notice, then the user's command as plain podman would run it; in strict mode, an error instead. */
+function fallBack(request: RunRequest, context: Context, reason: string): Outcome {
   if (context.config.run.strict)
     throw new UserError(`shared base layers not used: ${reason} (strict mode)`);
   // run.notices = false lowers stderr to errors only (setup.ts); the log keeps the notice regardless.
   say(`warn`, `shared base layers not used: ${reason}; running from local storage`, {reason});
-  const argv = [context.launch.podman, ...plainArgv(parsed)];
-  return handOver({argv, task: taskWatch(argv)}, context.launch.execFd);
+  const argv = [context.launch.podman, ...plainArgv(request)];
+  return {kind: `exec`, plan: {argv, task: taskWatch(argv)}};
 }

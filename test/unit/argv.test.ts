@@ -2,6 +2,7 @@ import test from 'ava';
 
 import {parsePodmanArgv, parseSubcommandArgs, tokensWithout, globalValue, globalValues} from '../../sources/podman/argv.js';
 import {plainArgv} from '../../sources/run/plan.js';
+import {runRequest} from '../../sources/run/request.js';
 
 test(`global options with separate and inline values come before the subcommand`, t => {
   const parsed = parsePodmanArgv([`--root`, `/tmp/r`, `--runroot=/tmp/rr`, `--log-level`, `debug`, `run`, `--rm`, `alpine`]);
@@ -73,13 +74,12 @@ test(`-- ends options; a lone - is a positional`, t => {
 
 test(`the shared-base-layers flag is found anywhere among run options and removed verbatim`, t => {
   const argv = [`--root`, `/r`, `run`, `-it`, `--shared-base-layers`, `-v`, `/a:/b`, `img`, `sh`, `--shared-base-layers`];
-  const parsed = parsePodmanArgv(argv);
-  t.deepEqual(plainArgv(parsed), [`--root`, `/r`, `run`, `-it`, `-v`, `/a:/b`, `img`, `sh`, `--shared-base-layers`]);
+  t.deepEqual(plainArgv(runRequest(argv, parsePodmanArgv(argv))!), [`--root`, `/r`, `run`, `-it`, `-v`, `/a:/b`, `img`, `sh`, `--shared-base-layers`]);
 });
 
 test(`removing an option keeps short clusters whole and --`, t => {
-  const parsed = parsePodmanArgv([`run`, `-dit`, `--shared-base-layers=true`, `--`, `img`]);
-  t.deepEqual(plainArgv(parsed), [`run`, `-dit`, `--`, `img`]);
+  const argv = [`run`, `-dit`, `--shared-base-layers=true`, `--`, `img`];
+  t.deepEqual(plainArgv(runRequest(argv, parsePodmanArgv(argv))!), [`run`, `-dit`, `--`, `img`]);
   const args = parseSubcommandArgs(`run`, [`-it`, `img`]);
   t.deepEqual(tokensWithout(args.options, () => false), [`-it`]);
 });

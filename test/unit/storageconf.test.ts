@@ -2,6 +2,7 @@ import test from 'ava';
 
 import {parseStorageConf, storageConfFile} from '../../sources/podman/storageconf.js';
 import {sharedArgv, plainArgv} from '../../sources/run/plan.js';
+import {runRequest} from '../../sources/run/request.js';
 import {parsePodmanArgv} from '../../sources/podman/argv.js';
 
 const CONF = `
@@ -36,9 +37,10 @@ test(`which storage.conf podman reads`, t => {
 });
 
 test(`the shared argv: user's tokens verbatim, storage.conf options re-stated, ours added, flag gone`, t => {
-  const parsed = parsePodmanArgv([`--root`, `/r`, `run`, `--shared-base-layers`, `--pull=always`, `-it`, `img`, `sh`, `--shared-base-layers`]);
+  const argv = [`--root`, `/r`, `run`, `--shared-base-layers`, `--pull=always`, `-it`, `img`, `sh`, `--shared-base-layers`];
+  const request = runRequest(argv, parsePodmanArgv(argv))!;
   const storageConf = parseStorageConf(`/s.conf`, CONF, {});
-  t.deepEqual(sharedArgv({parsed, stores: [`/shared/a`], mountProgram: `/opt/pcluster/shims/pcluster-mount`, storageConf, consumedOptions: [`--pull`]}), [
+  t.deepEqual(sharedArgv({request, stores: [`/shared/a`], mountProgram: `/opt/pcluster/shims/pcluster-mount`, storageConf, consumedOptions: [`--pull`]}), [
     `--root`, `/r`,
     `--storage-opt`, `overlay.imagestore=/cvmfs/unpacked.example.org`,
     `--storage-opt`, `overlay.mountopt=nodev,metacopy=on`,
@@ -47,12 +49,12 @@ test(`the shared argv: user's tokens verbatim, storage.conf options re-stated, o
     `--storage-opt`, `mount_program=/opt/pcluster/shims/pcluster-mount`,
     `run`, `-it`, `img`, `sh`, `--shared-base-layers`,
   ]);
-  t.deepEqual(plainArgv(parsed), [`--root`, `/r`, `run`, `--pull=always`, `-it`, `img`, `sh`, `--shared-base-layers`]);
+  t.deepEqual(plainArgv(request), [`--root`, `/r`, `run`, `--pull=always`, `-it`, `img`, `sh`, `--shared-base-layers`]);
 });
 
 test(`a user's own --storage-opt means storage.conf is not re-stated (podman ignores it then too); an image id is replaced`, t => {
-  const parsed = parsePodmanArgv([`--storage-opt`, `overlay.mountopt=nodev`, `--storage-opt`, `mount_program=/bin/mine`, `run`, `--shared-base-layers`, `0123456789ab`]);
-  t.deepEqual(sharedArgv({parsed, stores: [`/s`], mountProgram: `/m`, storageConf: parseStorageConf(`/s.conf`, CONF, {}), image: `f`.repeat(64)}), [
+  const argv = [`--storage-opt`, `overlay.mountopt=nodev`, `--storage-opt`, `mount_program=/bin/mine`, `run`, `--shared-base-layers`, `0123456789ab`];
+  t.deepEqual(sharedArgv({request: runRequest(argv, parsePodmanArgv(argv))!, stores: [`/s`], mountProgram: `/m`, storageConf: parseStorageConf(`/s.conf`, CONF, {}), image: `f`.repeat(64)}), [
     `--storage-opt`, `overlay.mountopt=nodev`,
     `--storage-opt`, `additionalimagestore=/s`, `--storage-opt`, `mount_program=/m`,
     `run`, `f`.repeat(64),
