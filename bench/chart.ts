@@ -1,147 +1,131 @@
 /**
- * A PNG bar chart of the headline figures, drawn pixel by pixel (a 3x5 bitmap font, zlib from Node):
- * no plotting library, no native dependency, the same bytes for the same numbers.
+ * The summary chart (bench/results/summary.svg and .png): a Vega-Lite spec, compiled to Vega and
+ * rendered to SVG in Node (no canvas), then to PNG by resvg with DejaVu Sans loaded from its file
+ * (fonts-dejavu-core, in .ci/setup's packages), so the PNG has the same text wherever it is drawn.
  */
-import {deflateSync} from 'node:zlib';
+import {existsSync} from 'node:fs';
 
+import {Resvg} from '@resvg/resvg-js';
+import * as vega from 'vega';
+import {compile, type TopLevelSpec} from 'vega-lite';
+
+/** One bar: a figure of ours, or a baseline (another way to do the same thing, not pcluster). */
 export interface Bar {
+  /** `speedup`: x faster than the baseline, higher is better; `cost`: x the baseline's time, lower is better. */
+  readonly panel: `speedup` | `cost`;
   readonly label: string;
-  /** The measured ratio (how many times faster, or how many times the baseline's cost). */
   readonly value: number;
-  readonly target: number;
-  /** True when smaller is better (overheads); false when larger is better (speed-ups). */
-  readonly lowerIsBetter: boolean;
+  readonly kind: `ours` | `baseline`;
+  /** Ours only: the target, when the figure has one (else it is reported, not judged). */
+  readonly target?: number;
 }
 
-const SCALE = 3;
-const GLYPH_WIDTH = 4 * SCALE;
-const ROW_HEIGHT = 22 * SCALE;
-const LABEL_WIDTH = 44 * GLYPH_WIDTH;
-const PLOT_WIDTH = 420;
-const MARGIN = 12;
+const FONT_DIR = `/usr/share/fonts/truetype/dejavu`;
+const FONT_FILES = [`DejaVuSans.ttf`, `DejaVuSans-Bold.ttf`].map(name => `${FONT_DIR}/${name}`);
+const FONT = `DejaVu Sans`;
 
-type Rgb = readonly [number, number, number];
-const INK: Rgb = [30, 30, 30];
-const GOOD: Rgb = [46, 139, 87];
-const BAD: Rgb = [200, 60, 50];
-const TARGET: Rgb = [20, 20, 160];
-const GRID: Rgb = [220, 220, 220];
+const KINDS = [`pcluster, target met`, `pcluster, target missed`, `pcluster, reported (no target)`, `baseline (not pcluster)`] as const;
+const COLOURS = [`#2e8b57`, `#c83c32`, `#4a78b5`, `#a8a8a8`];
 
-class Canvas {
-  readonly pixels: Uint8Array;
-  constructor(readonly width: number, readonly height: number) {
-    this.pixels = new Uint8Array(width * height * 3).fill(255);
-  }
-
-  rect(x: number, y: number, w: number, h: number, color: Rgb): void {
-    for (let row = Math.max(0, y); row < Math.min(this.height, y + h); row++) {
-      for (let column = Math.max(0, x); column < Math.min(this.width, x + w); column++)
-        this.pixels.set(color, (row * this.width + column) * 3);
-    }
-  }
-
-  text(x: number, y: number, text: string, color: Rgb = INK): void {
-    for (const [index, char] of [...text.toUpperCase()].entries()) {
-      const glyph = FONT[char] ?? FONT[`?`]!;
-      glyph.forEach((line, row) => [...line].forEach((bit, column) => {
-        if (bit === `#`)
-          this.rect(x + index * GLYPH_WIDTH + column * SCALE, y + row * SCALE, SCALE, SCALE, color);
-      }));
-    }
-  }
-
-  png(): Buffer {
-    const raw = Buffer.alloc((this.width * 3 + 1) * this.height);
-    for (let row = 0; row < this.height; row++)
-      Buffer.from(this.pixels.buffer, row * this.width * 3, this.width * 3).copy(raw, row * (this.width * 3 + 1) + 1);
-    const header = Buffer.alloc(13);
-    header.writeUInt32BE(this.width, 0);
-    header.writeUInt32BE(this.height, 4);
-    header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
-    return Buffer.concat([
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-      chunk(`IHDR`, header), chunk(`IDAT`, deflateSync(raw, {level: 9})), chunk(`IEND`, Buffer.alloc(0)),
-    ]);
-  }
-}
-
-/** Bars on a log scale, each row: label, bar (green when the target is met), target tick. */
-export function renderChart(title: string, bars: readonly Bar[]): Buffer {
-  const width = MARGIN * 2 + LABEL_WIDTH + PLOT_WIDTH;
-  const height = MARGIN * 2 + ROW_HEIGHT * (bars.length + 1) + 8 * SCALE;
-  const canvas = new Canvas(width, height);
-  canvas.text(MARGIN, MARGIN, title);
-  const top = MARGIN + ROW_HEIGHT;
-  const maximum = Math.max(...bars.flatMap(bar => [bar.value, bar.target]), 10);
-  const xOf = (value: number) => MARGIN + LABEL_WIDTH + Math.round(PLOT_WIDTH * Math.log10(Math.max(value, 1)) / Math.log10(maximum * 1.5));
-  for (const decade of [1, 10, 100, 1000].filter(value => value <= maximum * 1.5)) {
-    canvas.rect(xOf(decade), top - 4, 1, ROW_HEIGHT * bars.length, GRID);
-    canvas.text(xOf(decade) + 2, top + ROW_HEIGHT * bars.length, `${decade}x`, GRID.map(part => part - 80) as unknown as Rgb);
-  }
-  bars.forEach((bar, index) => {
-    const y = top + index * ROW_HEIGHT;
-    const met = bar.lowerIsBetter ? bar.value <= bar.target : bar.value >= bar.target;
-    canvas.text(MARGIN, y + 2 * SCALE, bar.label);
-    canvas.text(MARGIN, y + 9 * SCALE, `${formatRatio(bar.value)} (TARGET ${bar.lowerIsBetter ? `<=` : `>=`} ${formatRatio(bar.target)})`, met ? GOOD : BAD);
-    canvas.rect(xOf(1), y + 3 * SCALE, Math.max(2, xOf(bar.value) - xOf(1)), 10 * SCALE, met ? GOOD : BAD);
-    canvas.rect(xOf(bar.target) - 1, y, 3, 16 * SCALE, TARGET);
-  });
-  return canvas.png();
-}
-
-function formatRatio(value: number): string {
-  return `${value >= 10 ? value.toFixed(0) : value.toFixed(2)}x`;
-}
-
-function chunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, `ascii`), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-const CRC_TABLE = Array.from({length: 256}, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++)
-    c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data)
-    crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** 3x5 glyphs, rows top to bottom. */
-const FONT: Record<string, readonly string[]> = {
-  ' ': [`...`, `...`, `...`, `...`, `...`],
-  '0': [`###`, `#.#`, `#.#`, `#.#`, `###`], '1': [`.#.`, `##.`, `.#.`, `.#.`, `###`],
-  '2': [`###`, `..#`, `###`, `#..`, `###`], '3': [`###`, `..#`, `.##`, `..#`, `###`],
-  '4': [`#.#`, `#.#`, `###`, `..#`, `..#`], '5': [`###`, `#..`, `###`, `..#`, `###`],
-  '6': [`###`, `#..`, `###`, `#.#`, `###`], '7': [`###`, `..#`, `.#.`, `.#.`, `.#.`],
-  '8': [`###`, `#.#`, `###`, `#.#`, `###`], '9': [`###`, `#.#`, `###`, `..#`, `###`],
-  A: [`.#.`, `#.#`, `###`, `#.#`, `#.#`], B: [`##.`, `#.#`, `##.`, `#.#`, `##.`],
-  C: [`.##`, `#..`, `#..`, `#..`, `.##`], D: [`##.`, `#.#`, `#.#`, `#.#`, `##.`],
-  E: [`###`, `#..`, `##.`, `#..`, `###`], F: [`###`, `#..`, `##.`, `#..`, `#..`],
-  G: [`.##`, `#..`, `#.#`, `#.#`, `.##`], H: [`#.#`, `#.#`, `###`, `#.#`, `#.#`],
-  I: [`###`, `.#.`, `.#.`, `.#.`, `###`], J: [`..#`, `..#`, `..#`, `#.#`, `.#.`],
-  K: [`#.#`, `#.#`, `##.`, `#.#`, `#.#`], L: [`#..`, `#..`, `#..`, `#..`, `###`],
-  M: [`#.#`, `###`, `###`, `#.#`, `#.#`], N: [`##.`, `#.#`, `#.#`, `#.#`, `#.#`],
-  O: [`.#.`, `#.#`, `#.#`, `#.#`, `.#.`], P: [`##.`, `#.#`, `##.`, `#..`, `#..`],
-  Q: [`.#.`, `#.#`, `#.#`, `##.`, `.##`], R: [`##.`, `#.#`, `##.`, `#.#`, `#.#`],
-  S: [`.##`, `#..`, `.#.`, `..#`, `##.`], T: [`###`, `.#.`, `.#.`, `.#.`, `.#.`],
-  U: [`#.#`, `#.#`, `#.#`, `#.#`, `###`], V: [`#.#`, `#.#`, `#.#`, `#.#`, `.#.`],
-  W: [`#.#`, `#.#`, `###`, `###`, `#.#`], X: [`#.#`, `#.#`, `.#.`, `#.#`, `#.#`],
-  Y: [`#.#`, `#.#`, `.#.`, `.#.`, `.#.`], Z: [`###`, `..#`, `.#.`, `#..`, `###`],
-  '.': [`...`, `...`, `...`, `...`, `.#.`], ',': [`...`, `...`, `...`, `.#.`, `#..`],
-  ':': [`...`, `.#.`, `...`, `.#.`, `...`], ';': [`...`, `.#.`, `...`, `.#.`, `#..`], '-': [`...`, `...`, `###`, `...`, `...`],
-  '+': [`...`, `.#.`, `###`, `.#.`, `...`], '=': [`...`, `###`, `...`, `###`, `...`],
-  '<': [`..#`, `.#.`, `#..`, `.#.`, `..#`], '>': [`#..`, `.#.`, `..#`, `.#.`, `#..`],
-  '(': [`.#.`, `#..`, `#..`, `#..`, `.#.`], ')': [`.#.`, `..#`, `..#`, `..#`, `.#.`],
-  '/': [`..#`, `..#`, `.#.`, `#..`, `#..`], '%': [`#.#`, `..#`, `.#.`, `#..`, `#.#`],
-  '?': [`###`, `..#`, `.#.`, `...`, `.#.`],
+const PANELS = {
+  speedup: {
+    title: `Speed-ups: higher is better`,
+    axis: `x faster than the baseline (log scale)`,
+    scale: {type: `log`, domain: [1, 200], nice: false} as const,
+    reference: `baseline = 1x`,
+  },
+  cost: {
+    title: `Costs: lower is better`,
+    axis: `x the baseline's time (1 = as fast as the baseline)`,
+    scale: {type: `linear`, domainMin: 0} as const,
+    reference: `baseline = 1x`,
+  },
 };
+
+function kindOf(bar: Bar): (typeof KINDS)[number] {
+  if (bar.kind === `baseline`)
+    return `baseline (not pcluster)`;
+  if (bar.target === undefined)
+    return `pcluster, reported (no target)`;
+  const met = bar.panel === `speedup` ? bar.value >= bar.target : bar.value <= bar.target;
+  return met ? `pcluster, target met` : `pcluster, target missed`;
+}
+
+function ratio(value: number): string {
+  return `${value >= 10 ? value.toFixed(1) : value.toFixed(2)}x`;
+}
+
+function panelSpec(panel: Bar[`panel`], bars: readonly Bar[]) {
+  const {title, axis, scale, reference} = PANELS[panel];
+  const rows = bars.filter(bar => bar.panel === panel).map(bar => ({
+    label: bar.label,
+    value: bar.value,
+    base: panel === `speedup` ? 1 : 0,
+    kind: kindOf(bar),
+    target: bar.target ?? null,
+    // The figure's text right of both its bar and its target tick.
+    textAt: Math.max(bar.value, bar.target ?? bar.value),
+    text: bar.target === undefined
+      ? ratio(bar.value)
+      : `${ratio(bar.value)}  (target ${panel === `speedup` ? `≥` : `≤`} ${ratio(bar.target).replace(/\.0x$/, `x`)})`,
+  }));
+  const y = {field: `label`, type: `nominal`, sort: null, title: null, axis: {labelLimit: 0, labelFontSize: 13, labelPadding: 6}} as const;
+  return {
+    title: {text: title, anchor: `start`, frame: `group`, fontSize: 15},
+    width: 460,
+    height: {step: 34},
+    data: {values: rows},
+    layer: [
+      {
+        mark: {type: `bar`, height: 20},
+        encoding: {
+          y,
+          x: {field: `value`, type: `quantitative`, scale, title: axis, axis: {titleFontSize: 13, labelFontSize: 12, grid: true}},
+          x2: {field: `base`},
+          color: {field: `kind`, type: `nominal`, scale: {domain: [...KINDS], range: COLOURS}, legend: {title: null, orient: `bottom`, direction: `vertical`, labelFontSize: 13, labelLimit: 0}},
+        },
+      },
+      {
+        mark: {type: `tick`, orient: `vertical`, thickness: 3, size: 30, color: `#000000`},
+        transform: [{filter: `datum.target !== null`}],
+        encoding: {y, x: {field: `target`, type: `quantitative`}},
+      },
+      {
+        mark: {type: `text`, align: `left`, dx: 8, fontSize: 13, color: `#202020`},
+        encoding: {y, x: {field: `textAt`, type: `quantitative`}, text: {field: `text`}},
+      },
+      {
+        data: {values: [{at: 1}]},
+        layer: [
+          {mark: {type: `rule`, color: `#505050`, strokeDash: [4, 3], strokeWidth: 1.5}, encoding: {x: {field: `at`, type: `quantitative`}}},
+          {mark: {type: `text`, align: `left`, baseline: `bottom`, dx: 4, dy: -2, fontSize: 11, color: `#505050`, y: 0}, encoding: {x: {field: `at`, type: `quantitative`}, text: {value: reference}}},
+        ],
+      },
+    ],
+  };
+}
+
+/** The chart as SVG and PNG (twice the SVG's size, on white). */
+export async function renderChart(title: string, subtitle: readonly string[], bars: readonly Bar[]): Promise<{svg: string, png: Buffer}> {
+  const spec = {
+    $schema: `https://vega.github.io/schema/vega-lite/v6.json`,
+    title: {text: title, subtitle: [...subtitle], anchor: `start`, fontSize: 18, subtitleFontSize: 13, subtitleColor: `#404040`, offset: 14},
+    background: `#ffffff`,
+    padding: 16,
+    config: {font: FONT, view: {stroke: null}, tick: {bandSize: 30}},
+    vconcat: [panelSpec(`speedup`, bars), panelSpec(`cost`, bars)],
+    spacing: 28,
+  } as unknown as TopLevelSpec;
+  const view = new vega.View(vega.parse(compile(spec).spec), {renderer: `none`});
+  const svg = await view.toSVG();
+  view.finalize();
+  const missing = FONT_FILES.filter(file => !existsSync(file));
+  if (missing.length > 0)
+    throw new Error(`bench/chart.ts: ${missing.join(`, `)} missing (Debian: apt-get install fonts-dejavu-core)`);
+  const png = new Resvg(svg, {
+    background: `#ffffff`,
+    fitTo: {mode: `zoom`, value: 2},
+    font: {loadSystemFonts: false, fontFiles: FONT_FILES, defaultFontFamily: FONT, sansSerifFamily: FONT},
+  }).render().asPng();
+  return {svg, png};
+}
