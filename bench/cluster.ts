@@ -11,7 +11,10 @@
  *   7. a thundering herd: 16 first uses at once (one migration, written through the network
  *      filesystem; no node keeps a local copy afterwards) versus one.
  *
- *   node --import tsx bench/cluster.ts [--megabytes 1100] [--files 30000] [--runs 3] [--first-runs 9] [--latency-ms 1]
+ *   node --import tsx bench/cluster.ts [--megabytes 1100] [--files 30000] [--runs 3] [--first-runs 9] [--latency-ms 1] [--figures 1,5,6,7]
+ *
+ * --figures re-measures only those (figure 2 comes with 1); the others are the previous results'
+ * (bench/results/cluster.json), dated as such in the table.
  */
 import {spawn} from 'node:child_process';
 import {existsSync, readFileSync} from 'node:fs';
@@ -36,6 +39,19 @@ const CONCURRENT = 32;
 const HERD = 16;
 const STORM_FILES = Math.min(20000, fileCount);
 const PER_CONTAINER = join(REPO, `bench`, `per-container-mount.sh`);
+const FIGURE_KEYS = {1: `firstContainer`, 5: `concurrent`, 6: `storm`, 7: `herd`} as const;
+const figuresIndex = process.argv.indexOf(`--figures`);
+const selected = new Set(figuresIndex < 0 ? Object.keys(FIGURE_KEYS) : (process.argv[figuresIndex + 1] ?? ``).split(`,`));
+if ([...selected].some(figure => !(figure in FIGURE_KEYS)))
+  throw new Error(`--figures: expected some of ${Object.keys(FIGURE_KEYS).join(`,`)}`);
+const measures = (figure: keyof typeof FIGURE_KEYS) => selected.has(String(figure));
+interface PreviousResults {
+  readonly figures: Record<string, unknown>;
+  readonly measuredAt?: Record<string, string>;
+}
+const previous: PreviousResults | null = selected.size === Object.keys(FIGURE_KEYS).length
+  ? null
+  : JSON.parse(readFileSync(join(REPO, `bench`, `results`, `cluster.json`), `utf8`)) as PreviousResults;
 
 const nodes: TestNode[] = [];
 function freshNode(name: string): TestNode {
@@ -70,7 +86,10 @@ function sharedEnv(node: TestNode, store: string, requireShared: boolean): Recor
   };
 }
 
-const figures: Record<string, unknown> = {};
+const figures: Record<string, unknown> = {...previous?.figures};
+/** When each figure was measured: now, or by the run the previous results came from. */
+const measuredAt: Record<string, string> = {...previous?.measuredAt};
+const now = new Date().toISOString();
 let image: LargeImage | null = null;
 let registry: Registry | null = null;
 let sshfs: SshfsMount | null = null;
@@ -98,10 +117,16 @@ try {
 
   // The registry is as far away as the file server: the baseline pulls through the same latency.
   relay = await startLatencyRelay(Number(registry.address.split(`:`)[1]), latencyMs);
-  figures.firstContainer = await firstContainer(image, squashStore, `127.0.0.1:${relay.port}/bench/large:1`);
-  figures.concurrent = await concurrent(image, squashStore);
-  figures.storm = await storm(image, squashStore, explodedStore);
-  figures.herd = await herd(image, sshfs.mountPoint);
+  if (measures(1))
+    figures.firstContainer = await firstContainer(image, squashStore, `127.0.0.1:${relay.port}/bench/large:1`);
+  if (measures(5))
+    figures.concurrent = await concurrent(image, squashStore);
+  if (measures(6))
+    figures.storm = await storm(image, squashStore, explodedStore);
+  if (measures(7))
+    figures.herd = await herd(image, sshfs.mountPoint);
+  for (const figure of selected)
+    measuredAt[FIGURE_KEYS[Number(figure) as keyof typeof FIGURE_KEYS]] = now;
 } finally {
   for (const node of [...nodes])
     await retire(node).catch(() => undefined);
@@ -284,6 +309,10 @@ const lines = [
   ``,
   `Store on sshfs over loopback and registry on loopback, both with ${latencyMs} ms added each way (a relay); caches dropped before each measurement; medians of ${firstRuns} runs (figures 1, 2), ${runs} (5, 7), ${Math.min(runs, 2)} (6).`,
   ``,
+  ...previous === null ? [] : [
+    `Measured: ${Object.entries(FIGURE_KEYS).map(([figure, key]) => `figure ${figure} ${measuredAt[key] ?? `by an earlier run`}`).join(`; `)} (this run re-measured ${[...selected].join(`, `)}; the others are an earlier run's, with its parameters).`,
+    ``,
+  ],
   `| figure | pcluster | baseline | ratio | target | met |`,
   `| --- | ---: | ---: | ---: | --- | --- |`,
   ...rows.map(row => `| ${row.figure} | ${row.ours} | ${row.baseline} | ${row.ratioText} | ${row.target} | ${row.met ? `yes` : `no`} |`),
@@ -307,4 +336,4 @@ const lines = [
   ...[rush.single, rush.many].map(row => `| ${row.count} | ${seconds(row.wallMs)} | ${row.succeeded} | ${row.migrated} | ${row.localCopies} | ${row.storeImages} | ${row.verified ? `clean` : `problems`} |`),
   ``,
 ];
-publish(`cluster`, lines, {image, runs, firstRuns, latencyMs, rows, figures});
+publish(`cluster`, lines, {image, runs, firstRuns, latencyMs, rows, figures, measuredAt});
