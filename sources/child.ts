@@ -54,6 +54,44 @@ export async function runChild(file: string, args: readonly string[], options: C
   };
 }
 
+export interface StreamOptions extends Omit<ChildOptions, 'stdout' | 'extraPipes' | 'all'> {
+  /**
+   * The child also writes its diagnostics on descriptor 3 (a program under a pseudo-terminal, whose
+   * stderr is that terminal's: `script -c '... 2>&3'`); they are taken as part of its stderr.
+   */
+  readonly stderrOn3?: boolean;
+}
+
+/**
+ * A child whose stdout is read as it comes (a tool's progress report), handed to `onStdout` chunk by
+ * chunk as text, and not kept: the result's `stdout` is empty. Otherwise as runChild.
+ */
+export async function streamChild(file: string, args: readonly string[], onStdout: (chunk: string) => void, options: StreamOptions = {}): Promise<ChildResult> {
+  const base = execaOptions(options);
+  const child = execa(file, args, options.stderrOn3
+    ? {...base, stdin: undefined, stdout: undefined, stderr: undefined, stdio: [`ignore`, `pipe`, `pipe`, `pipe`], buffer: {stdout: false}}
+    : {...base, buffer: {stdout: false}});
+  child.stdout?.setEncoding(`utf8`);
+  child.stdout?.on(`data`, (chunk: string) => {
+    try {
+      onStdout(chunk);
+    } catch {
+      // A display that cannot draw must not lose the child's output or its outcome.
+    }
+  });
+  const result = await child;
+  const stderr = [result.stdio[3], result.stderr].map(text => String(text ?? ``)).filter(Boolean).join(`\n`);
+  return {
+    exitCode: result.exitCode ?? null,
+    stdout: ``,
+    stderr,
+    all: ``,
+    failed: result.failed,
+    timedOut: result.timedOut,
+    shortMessage: result.shortMessage ?? ``,
+  };
+}
+
 /**
  * A child that must succeed: its stdout, or a UserError naming it once — `WHAT failed: REASON`, the
  * reason being the child's own line (failureLine). `what` defaults to the program and its first argument.

@@ -21,6 +21,20 @@ export interface LogOptions {
 
 let fileLogger: pino.Logger = pino({enabled: false});
 let stderrLevel: LogLevel = `warn`;
+/** Where our stderr lines go while a progress display holds the terminal (it prints them above itself). */
+let stderrWriter: ((text: string) => void) | null = null;
+
+/** Our `pcluster: ...` lines go to `writer` instead of stderr (a progress display's), until called with null. */
+export function divertStderr(writer: ((text: string) => void) | null): void {
+  stderrWriter = writer;
+}
+
+function writeStderr(text: string): void {
+  if (stderrWriter !== null)
+    stderrWriter(text);
+  else
+    process.stderr.write(text);
+}
 
 /** The log file only: structured detail nobody needs on their terminal. */
 export function log(): pino.Logger {
@@ -39,7 +53,7 @@ export function initLog(options: LogOptions): void {
 export function say(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
   fileLogger[level](fields, message);
   if (atLeast(level, stderrLevel))
-    process.stderr.write(`pcluster: ${message}\n`);
+    writeStderr(`pcluster: ${message}\n`);
 }
 
 /**
@@ -79,11 +93,11 @@ export function moreVerbose(a: LogLevel, b: LogLevel): LogLevel {
 export function progress(message: string, fields: Record<string, unknown> = {}): void {
   fileLogger.info(fields, message);
   if (process.stderr.isTTY)
-    process.stderr.write(`pcluster: ${message}\n`);
+    writeStderr(`pcluster: ${message}\n`);
 }
 
 /** The outcome of a command the user ran on purpose (migrate, store rm): always shown on stderr. */
 export function report(message: string, fields: Record<string, unknown> = {}): void {
   fileLogger.info(fields, message);
-  process.stderr.write(`pcluster: ${message}\n`);
+  writeStderr(`pcluster: ${message}\n`);
 }

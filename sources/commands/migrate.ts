@@ -5,6 +5,7 @@ import * as t from 'typanion';
 import {RegistryAccessCommand} from './registry.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../errors.js';
 import {progress, report, say} from '../log.js';
+import {withDisplay} from '../migrate/display.js';
 import {formatSummary, inParallel, parseCatalogue, uniqueImages, type MigrationRow} from '../migrate/catalogue.js';
 import {formatBytes, migrateImage} from '../migrate/migrate.js';
 import {migrateIfNewer} from '../migrate/refresh.js';
@@ -52,13 +53,17 @@ export class MigrateCommand extends RegistryAccessCommand {
       throw new UserError(`migrate: no image given (name images, or --from-file FILE)`);
     const store = await selectStore(config, this.store);
     const context = {podman: launch.podman, globals: tokensWithout(podmanArgv.globals, () => false), pullOptions: registryOptions(this), store, config};
-    const rows = await inParallel(images, this.jobs, async (raw, index): Promise<MigrationRow> => {
+    // On a terminal, a line per image being migrated (`[i/n] IMAGE  STAGE ...`) below the progress lines.
+    const rows = await withDisplay(display => inParallel(images, this.jobs, async (raw, index): Promise<MigrationRow> => {
       const started = Date.now();
       const seconds = () => (Date.now() - started) / 1000;
+      const label = images.length > 1 ? `[${index + 1}/${images.length}] ${raw}` : raw;
       if (images.length > 1)
-        progress(`[${index + 1}/${images.length}] ${raw}: starting`);
+        progress(`${label}: starting`);
+      const line = display?.image(label);
+      const imageContext = line ? {...context, stages: line} : context;
       try {
-        const result = this.pull === `newer` ? await migrateIfNewer(context, raw) : await migrateImage(context, raw, this.pull);
+        const result = this.pull === `newer` ? await migrateIfNewer(imageContext, raw) : await migrateImage(imageContext, raw, this.pull);
         const what = result.migrated ? `migrated` : `already in the store:`;
         if (`kept` in result && result.kept !== undefined)
           say(`warn`, `${raw}: kept the store's image, the registry could not be asked (${result.kept})`);
@@ -69,8 +74,10 @@ export class MigrateCommand extends RegistryAccessCommand {
           throw error;
         say(`error`, errorMessage(error));
         return {image: raw, status: `failed`, seconds: seconds(), squashBytes: 0, detail: errorMessage(error)};
+      } finally {
+        line?.finish();
       }
-    });
+    }));
     for (const row of rows.filter(row => row.status !== `failed`))
       this.context.stdout.write(`${row.detail}\n`);
     if (images.length > 1)

@@ -16,6 +16,8 @@ import {markerLayoutDir, writeMarkerImage} from '../store/marker.js';
 import {withStorePodman, type StorePodman} from '../store/podman.js';
 import {attachSideCar, prepareWorkArea, sweepDeadStaging} from '../store/publish.js';
 import {applySpacePlan, planStoreSpace, readStoreSpace} from '../store/space.js';
+import {formatBytes} from '../bytes.js';
+import {withDisplay, type StageReporter} from './display.js';
 import {squashImage} from './squash.js';
 import {dropPulledCopy, fetchSource, hasLocalImage, localSource, type PullPolicy, type SourceContext, type SourceImage} from './source.js';
 
@@ -28,7 +30,11 @@ import {dropPulledCopy, fetchSource, hasLocalImage, localSource, type PullPolicy
 export interface MigrateContext extends SourceContext {
   readonly store: string;
   readonly config: Config;
+  /** This image's line of a progress display (interactive use); migrateImage makes one when not given. */
+  readonly stages?: StageReporter;
 }
+
+export {formatBytes};
 
 export interface MigrateResult {
   readonly image: StoreImage;
@@ -40,6 +46,20 @@ export interface MigrateResult {
 }
 
 export async function migrateImage(context: MigrateContext, raw: string, pull: PullPolicy): Promise<MigrateResult> {
+  if (context.stages !== undefined)
+    return migrateReported(context, raw, pull);
+  // A migration `run` starts: its own display, on a terminal.
+  return withDisplay(async display => {
+    const line = display?.image(raw);
+    try {
+      return await migrateReported(line ? {...context, stages: line} : context, raw, pull);
+    } finally {
+      line?.finish();
+    }
+  });
+}
+
+async function migrateReported(context: MigrateContext, raw: string, pull: PullPolicy): Promise<MigrateResult> {
   const reference = parseImageReference(raw);
   await prepareWorkArea(context.store);
   const local = await localSource(context, raw, reference, pull);
@@ -55,7 +75,7 @@ export async function migrateImage(context: MigrateContext, raw: string, pull: P
     if (published !== null && imageState(published) === `ready`)
       return {image: published, source: null, migrated: false, warnings: []};
     return migrateFetched(context, raw, reference, pull);
-  }, announceWait(`fetch and migrate ${raw} into ${context.store}`));
+  }, announceWait(context, `fetch and migrate ${raw} into ${context.store}`));
 }
 
 /**
@@ -66,6 +86,7 @@ export async function migrateImage(context: MigrateContext, raw: string, pull: P
 async function migrateFetched(context: MigrateContext, raw: string, reference: ImageReference, pull: PullPolicy): Promise<MigrateResult> {
   // Under `missing`, localSource has just found no such name.
   const hadName = pull !== `missing` && await hasLocalImage(context, raw);
+  context.stages?.stage(`pulling`);
   const source = await fetchSource(context, raw, reference, pull);
   const result = await migrateSource(context, raw, source);
   if (!hadName) {
@@ -77,8 +98,11 @@ async function migrateFetched(context: MigrateContext, raw: string, reference: I
 }
 
 /** The progress line while a lock's holder works: who, and on what. */
-function announceWait(what: string): NonNullable<LockOptions['onWait']> {
-  return owner => progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to ${what}`);
+function announceWait(context: MigrateContext, what: string): NonNullable<LockOptions['onWait']> {
+  return owner => {
+    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to ${what}`);
+    context.stages?.stage(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`}`);
+  };
 }
 
 /** Lock names are file names: the reference as typed, hashed. */
@@ -96,7 +120,7 @@ async function migrateSource(context: MigrateContext, raw: string, source: Sourc
     if (peer !== null)
       return {image: await ensureNames(context, peer, source), source, migrated: false, warnings: []};
     return build(context, raw, source, lock);
-  }, announceWait(`finish migrating ${raw} into ${context.store}`));
+  }, announceWait(context, `finish migrating ${raw} into ${context.store}`));
 }
 
 async function build(context: MigrateContext, raw: string, source: SourceImage, imageLock: HeldLock): Promise<MigrateResult> {
@@ -105,16 +129,19 @@ async function build(context: MigrateContext, raw: string, source: SourceImage, 
   try {
     progress(`migrating ${raw} (${formatBytes(source.size)}) into ${context.store}: squashing the root filesystem`);
     const squash = join(staging, `rootfs.squash`);
+    const {stages} = context;
+    stages?.stage(`squashing`, source.size);
     const {warnings} = await squashImage(context, source.id, squash, {
       compression: context.config.migrate.compression,
       compressionLevel: context.config.migrate.compressionLevel,
-      progress: process.stderr.isTTY === true,
+      ...(stages ? {onProgress: (fraction: number) => stages.advance(fraction)} : {}),
     });
     for (const warning of warnings)
       say(`warn`, `${raw}: not stored in the squash image: ${warning}`, {warning});
     const markerId = await writeMarkerImage(join(staging, `marker`), source);
 
     progress(`migrating ${raw}: publishing in ${context.store}`);
+    stages?.stage(`publishing`);
     const image = await publish(context, raw, source, markerId, squash, staging, imageLock);
     log().info({store: context.store, image: image.id, source: source.id, names: image.names, squashBytes: image.squashBytes}, `migrated ${raw}`);
     return {image, source, migrated: true, warnings};
@@ -218,15 +245,4 @@ async function storedImage(store: string, id: string): Promise<StoreImage> {
   if (image === null)
     throw new UserError(`store ${store}: image ${id.slice(0, 12)} is missing right after podman stored it`);
   return image;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = [`B`, `kB`, `MB`, `GB`, `TB`];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
 }

@@ -4,7 +4,8 @@ import {dirname} from 'node:path';
 import type {SquashCompressor} from '../config/settings.js';
 import {UserError} from '../errors.js';
 import {findTool} from '../host/facts.js';
-import {failureLine, isPodmanLogRecord, runChild} from '../child.js';
+import {shellQuote} from '../podman/handover.js';
+import {failureLine, isPodmanLogRecord, runChild, streamChild} from '../child.js';
 import type {SourceContext} from './source.js';
 
 /**
@@ -16,9 +17,22 @@ import type {SourceContext} from './source.js';
 export interface SquashOptions {
   readonly compression: SquashCompressor;
   readonly compressionLevel: number | null;
-  /** Show mksquashfs's progress bar on stderr (interactive use). */
-  readonly progress: boolean;
+  /**
+   * Told how far mksquashfs is (0 to 1) as it reports it (interactive use: a progress display);
+   * without it mksquashfs reports nothing.
+   */
+  readonly onProgress?: (fraction: number) => void;
 }
+
+/**
+ * How mksquashfs tells its progress: `-percentage` (4.6 and later) prints one percentage a line,
+ * made for pipes; older ones only draw their bar (`[===/   ] 1700/2568  66%`, current and total
+ * blocks), four times a second on a terminal but on a pipe only now and then (4.5 draws it there
+ * only when the block count happens to be a multiple of 100: once or twice a minute). For those it
+ * runs under `script` (util-linux), on a pseudo-terminal of its own whose output we read; without
+ * `script`, on the pipe.
+ */
+export type ProgressReport = `percentage` | `bar-on-terminal` | `bar`;
 
 export interface SquashResult {
   /** What mksquashfs could not store (ACLs, unsupported xattrs ...), one line each. */
@@ -39,9 +53,15 @@ export async function squashImage(context: SourceContext, imageId: string, outpu
     throw new UserError(`cannot mount image ${imageId.slice(0, 12)} to squash it: ${failureLine(mounted)}`);
   const rootfs = mounted.stdout.trim();
   try {
-    const [file, args] = inNamespace([`mksquashfs`, rootfs, output, ...mksquashfsOptions(options)]);
+    const {onProgress} = options;
+    const report = onProgress ? await progressReport() : null;
+    const [file, args] = inNamespace([`mksquashfs`, rootfs, output, ...mksquashfsOptions(options, report)]);
     // No time limit: squashing many gigabytes takes what it takes; the user can interrupt it.
-    const result = await runChild(file, args, {seconds: null, stdout: options.progress ? `stderr` : `pipe`});
+    const result = onProgress === undefined
+      ? await runChild(file, args, {seconds: null})
+      : report === `bar-on-terminal`
+        ? await streamChild(`script`, onTerminal(file, args), progressReader(onProgress), {seconds: null, stderrOn3: true})
+        : await streamChild(file, args, progressReader(onProgress), {seconds: null});
     if (result.failed)
       throw new UserError(`mksquashfs failed for image ${imageId.slice(0, 12)}: ${await outOfSpace(dirname(output)) ?? ``}${failureLine(result)}`);
     return {warnings: parseMksquashfsWarnings(result.stderr)};
@@ -53,15 +73,70 @@ export async function squashImage(context: SourceContext, imageId: string, outpu
   }
 }
 
-export function mksquashfsOptions(options: SquashOptions): string[] {
+export function mksquashfsOptions(options: SquashOptions, report: ProgressReport | null = null): string[] {
   return [
     `-noappend`,
     // Export tables serve NFS-exporting the squash itself, which nobody does with a side-car.
     `-no-exports`,
     `-comp`, options.compression,
     ...(options.compressionLevel !== null ? [levelOption(options.compression), String(options.compressionLevel)] : []),
-    ...(options.progress ? [`-progress`] : [`-no-progress`, `-quiet`]),
+    // -quiet in both cases: mksquashfs's summary is not for us; its progress report still comes.
+    ...(report === `percentage` ? [`-percentage`, `-quiet`] : report === null ? [`-no-progress`, `-quiet`] : [`-progress`, `-quiet`]),
   ];
+}
+
+/**
+ * `script`'s arguments to run a command on a pseudo-terminal (a width mksquashfs can draw in: it
+ * draws nothing in 0 columns), its stderr kept apart on descriptor 3, its exit code passed on (-e).
+ */
+export function onTerminal(file: string, args: readonly string[]): string[] {
+  return [`-q`, `-e`, `-c`, `stty cols 100 2>/dev/null; exec ${[file, ...args].map(shellQuote).join(` `)} 2>&3`, `/dev/null`];
+}
+
+let reportOfInstalled: Promise<ProgressReport> | undefined;
+
+/** Whether the installed mksquashfs has `-percentage` (its -help lists it), else whether `script` is there; asked once. */
+function progressReport(): Promise<ProgressReport> {
+  reportOfInstalled ??= (async () => {
+    const help = await runChild(`mksquashfs`, [`-help`], {all: true});
+    if (/^\s*-percentage\b/m.test(help.all))
+      return `percentage`;
+    return await findTool(`script`) === null ? `bar` : `bar-on-terminal`;
+  })();
+  return reportOfInstalled;
+}
+
+/** Reads mksquashfs's stdout as it comes (chunks may split a report) and passes on each fraction it reports. */
+export function progressReader(onProgress: (fraction: number) => void): (chunk: string) => void {
+  let pending = ``;
+  return chunk => {
+    const pieces = (pending + chunk).split(/[\r\n]/);
+    pending = pieces.pop() ?? ``;
+    // A bar's report is complete once its `%` is there, before the next `\r`.
+    if (/\d+\/\d+\s+\d+%\s*$/.test(pending)) {
+      pieces.push(pending);
+      pending = ``;
+    }
+    let last: number | null = null;
+    for (const piece of pieces)
+      last = parseProgress(piece) ?? last;
+    if (last !== null)
+      onProgress(last);
+  };
+}
+
+/**
+ * One report of mksquashfs: a `-percentage` line (`66`), or its bar (`[===/   ] 1700/2568  66%`),
+ * whose block counts say it more finely than its percentage.
+ */
+export function parseProgress(text: string): number | null {
+  const bar = /(\d+)\/(\d+)\s+\d+%\s*$/.exec(text);
+  if (bar !== null) {
+    const total = Number(bar[2]);
+    return total > 0 ? Math.min(1, Number(bar[1]) / total) : null;
+  }
+  const percentage = /^\s*(\d{1,3})\s*$/.exec(text);
+  return percentage === null ? null : Math.min(100, Number(percentage[1])) / 100;
 }
 
 function levelOption(compression: SquashCompressor): string {

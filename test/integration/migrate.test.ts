@@ -314,6 +314,37 @@ test(`on a terminal, migration shows its stages; without one it is quiet`, async
   const quiet = await pcluster(node, [`migrate`, `--store`, store, `localhost/busybox:test`]);
   t.is(quiet.exitCode, 0);
   t.regex(quiet.stderr, /^pcluster: migrated localhost\/busybox:test -> \S+ \(squash \S+ \S+, image \S+ \S+\)\n$/);
+
+  // An image whose squash takes a moment (50 MB that do not compress): on a terminal, a line redrawn
+  // in place shows the stage and how far mksquashfs is, in percent and in bytes of the image.
+  await buildImage(node, `localhost/random:1`, `FROM localhost/busybox:test\nRUN head -c 50000000 /dev/urandom > /random\n`);
+  const onTerminal = (args: string) => execa(`script`, [`-qec`, `${PCLUSTER} ${node.globals.join(` `)} migrate --store ${store} ${args}`, `/dev/null`], {reject: false, env: {...process.env, ...node.env}, stdin: `ignore`});
+  const big = await onTerminal(`localhost/random:1`);
+  t.is(big.exitCode, 0, big.stdout);
+  t.regex(big.stdout, /pcluster: migrating localhost\/random:1 \(5\d(\.\d)? MB\) into \S+: squashing the root filesystem/);
+  t.regex(big.stdout, /localhost\/random:1 {2}squashing (\[[^\]]*\] )?\d{1,3}% \d+(\.\d)? [kM]?B\/5\d(\.\d)? MB /, big.stdout);
+  t.regex(big.stdout, /pcluster: migrated localhost\/random:1 -> /);
+
+  // A catalogue: each image's line says which of how many it is.
+  const catalogue = join(node.dir, `catalogue`);
+  writeFileSync(catalogue, `localhost/random:1\nlocalhost/busybox:test\n`);
+  for (const image of [`localhost/random:1`, `localhost/busybox:test`])
+    t.is((await pcluster(node, [`store`, `rm`, `--store`, store, image])).exitCode, 0);
+  const several = await onTerminal(`--from-file ${catalogue} --jobs 2`);
+  t.is(several.exitCode, 0, several.stdout);
+  t.regex(several.stdout, /\[1\/2\] localhost\/random:1 {2}squashing (\[[^\]]*\] )?\d{1,3}% \S+ \S+\/5\d(\.\d)? MB /, several.stdout);
+  t.regex(several.stdout, /2 images: 2 migrated, 0 already there, 0 failed/);
+
+  // Without a terminal: the outcome lines alone, as before, and nothing drawn.
+  t.is((await pcluster(node, [`store`, `rm`, `--store`, store, `localhost/random:1`])).exitCode, 0);
+  const plain = await pcluster(node, [`migrate`, `--store`, store, `localhost/random:1`]);
+  t.is(plain.exitCode, 0);
+  t.regex(plain.stderr, /^pcluster: migrated localhost\/random:1 -> \S+ \(squash \S+ \S+, image \S+ \S+\)\n$/);
+  for (const image of [`localhost/random:1`, `localhost/busybox:test`])
+    t.is((await pcluster(node, [`store`, `rm`, `--store`, store, image])).exitCode, 0);
+  const plainCatalogue = await pcluster(node, [`migrate`, `--store`, store, `--from-file`, catalogue, `--jobs`, `2`]);
+  t.is(plainCatalogue.exitCode, 0);
+  t.regex(plainCatalogue.stderr, /^pcluster: migrated localhost\/(random:1|busybox:test) -> .*\npcluster: migrated localhost\/(random:1|busybox:test) -> .*\nIMAGE +RESULT +TIME +SQUASH +DETAIL\n(.*\n){2}2 images: 2 migrated, 0 already there, 0 failed\n$/);
 });
 
 test(`a store written through a mount that hides what was just written never gets a named image that cannot run`, async t => {
