@@ -8,6 +8,8 @@ import {importBusybox, makeNode, outcome, parentOf, PCLUSTER, processesWhere, SH
 /** Shared-store helpers: run pcluster as a node would, build images, count what is mounted. */
 
 export const MOUNT_PROGRAM = join(SHIMS, `pcluster-mount`);
+/** The watcher the mount program starts for each squash mount (it lives beside the program). */
+export const WATCH_PROGRAM = join(SHIMS, `pcluster-mount-watch`);
 
 /** pcluster with this node's storage and env; stdout/stderr captured. */
 export async function pcluster(node: TestNode, args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
@@ -69,12 +71,12 @@ export function mountsOfType(type: string, under = ``): string[] {
 }
 
 /**
- * The mount program's watchers for squash mounts under `stateDir`. A watcher's `$(...)` is a forked
- * shell with the watcher's own command line for as long as it runs (live_users takes a while with 50
+ * The mount program's watchers (shims/pcluster-mount-watch) for squash mounts under `stateDir`. A
+ * watcher's `$(...)` is a forked shell with the watcher's own command line for as long as it runs (live_users takes a while with 50
  * records): such a child is part of its watcher, not a second one.
  */
 export function watcherProcesses(stateDir: string): number[] {
-  const matching = processesWhere(cmdline => cmdline.includes(`pcluster-mount`) && cmdline.includes(`--watch`) && cmdline.includes(stateDir));
+  const matching = processesWhere(cmdline => cmdline.includes(`pcluster-mount-watch `) && cmdline.includes(stateDir));
   return matching.filter(pid => !matching.includes(parentOf(pid) ?? -1));
 }
 

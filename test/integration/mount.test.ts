@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process';
 import {chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
-import {join} from 'node:path';
+import {basename, join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 
@@ -8,7 +8,7 @@ import {parseImageReference} from '../../sources/podman/reference.js';
 import {lookupImage} from '../../sources/store/catalog.js';
 import {SHADOW_FILE, shadowFor} from '../../sources/store/shadow.js';
 import {importBusybox, makeNode, outcome, unmountUnder, type TestNode} from '../helpers/node.js';
-import {buildImage, eventually, imageLink, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, watcherProcesses} from '../helpers/store.js';
+import {buildImage, eventually, imageLink, initStore, MOUNT_PROGRAM, mountsOfType, pcluster, storeEnv, WATCH_PROGRAM, watcherProcesses} from '../helpers/store.js';
 
 /**
  * The mount program under real podman: one squash mount per image however many containers, released
@@ -119,7 +119,8 @@ test.serial(`a start that comes while a watcher is removing its state directory 
   const dir = join(runner.dir, `release-race`);
   const raceState = join(dir, `state`);
   mkdirSync(join(dir, `bin`), {recursive: true});
-  writeFileSync(join(dir, `pcluster-mount`), readFileSync(MOUNT_PROGRAM, `utf8`).replace(/^PATH=/m, `PATH=${dir}/bin:`), {mode: 0o755});
+  for (const program of [MOUNT_PROGRAM, WATCH_PROGRAM])
+    writeFileSync(join(dir, basename(program)), readFileSync(program, `utf8`).replace(/^PATH=/m, `PATH=${dir}/bin:`), {mode: 0o755});
   writeFileSync(join(dir, `bin`, `rm`), RACING_RM, {mode: 0o755});
   writeFileSync(join(dir, `start`), START_ONE, {mode: 0o755});
   const env = {RACE_DIR: dir, RACE_LOWER: sideCarLinkOf(`localhost/busybox:test`).replace(/\.squash$/, ``), PCLUSTER_MOUNT_STATE: raceState, PCLUSTER_MOUNT_GRACE: `0`, PCLUSTER_STORES: store};

@@ -10,11 +10,12 @@ import {SHADOW_FILE, shadowRoot} from '../../sources/store/shadow.js';
 import {REPO} from '../helpers/node.js';
 
 /**
- * The contract between the mount program (shims/pcluster-mount, POSIX sh: it runs once per container
+ * The contract between the mount program (shims/pcluster-mount and its watcher, POSIX sh: it runs once per container
  * start, where Node's start-up would be paid every time) and the TypeScript that writes what it
  * reads: file names, variables, defaults, where state lives. Each fact is read from both sides.
  */
-const mountProgram = readFileSync(join(REPO, `shims`, `pcluster-mount`), `utf8`);
+// The program and its watcher (shims/pcluster-mount-watch), which it starts with its environment.
+const mountProgram = [`pcluster-mount`, `pcluster-mount-watch`].map(name => readFileSync(join(REPO, `shims`, name), `utf8`)).join(`\n`);
 const config = resolveConfig([], {}, {user: `u`, uid: 1000, env: {}});
 
 function shellConstant(name: string): string | undefined {
@@ -26,6 +27,14 @@ test(`marker, shadow and usage file names; the usage refresh interval`, t => {
   t.is(shellConstant(`SHADOW_FILE`), SHADOW_FILE);
   t.is(shellConstant(`USAGE_DIR`), USAGE_DIR);
   t.is(shellConstant(`USAGE_REFRESH_SECONDS`), String(USAGE_REFRESH_SECONDS));
+});
+
+test(`the watcher is started from beside the mount program and agrees with it on how long a starting record lives`, t => {
+  const [program, watcher] = [`pcluster-mount`, `pcluster-mount-watch`].map(name => readFileSync(join(REPO, `shims`, name), `utf8`));
+  t.true(program!.includes(`pcluster_watch_program=\${0%/*}/pcluster-mount-watch`));
+  const starting = (text: string) => /^STARTING_SECONDS=(\d+)$/m.exec(text)?.[1];
+  t.truthy(starting(program!));
+  t.is(starting(watcher!), starting(program!));
 });
 
 test(`usage mark names: LINK, a host name that may hold dots, a uid; temp files are not marks`, t => {

@@ -28,7 +28,7 @@ const programs = [`shims`, `scripts`, `.ci`, join(`test`, `matrix`), `bench`].fl
 
 test(`the shell programs are found`, t => {
   const names = programs.map(path => relative(REPO, path));
-  for (const expected of [`shims/pcluster`, `shims/podman`, `shims/pcluster-mount`, `scripts/demo`, `.ci/run`, `.ci/setup`, `test/matrix/root`, `test/matrix/enter`])
+  for (const expected of [`shims/pcluster`, `shims/podman`, `shims/pcluster-mount`, `shims/pcluster-mount-watch`, `scripts/demo`, `.ci/run`, `.ci/setup`, `test/matrix/root`, `test/matrix/enter`])
     t.true(names.includes(expected), expected);
 });
 
