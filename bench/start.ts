@@ -11,9 +11,11 @@
  * one start.md with the legs side by side; `--json` (used for that) prints only the measurement.
  */
 import {spawnSync} from 'node:child_process';
+import {rmSync} from 'node:fs';
 import {join} from 'node:path';
 import {execa} from 'execa';
 
+import {usageDir} from '../sources/store/layout.js';
 import {legCommand, parseLegs} from '../test/matrix/legs.js';
 import {importBusybox, makeNode, PCLUSTER, REAL_PODMAN, REPO, type TestNode} from '../test/helpers/node.js';
 import {copyImage, initStore, MOUNT_PROGRAM, mountsOfType, watcherProcesses} from '../test/helpers/store.js';
@@ -30,6 +32,8 @@ const PER_CONTAINER = join(REPO, `bench`, `per-container-mount.sh`);
 const LOCAL = `local image (kernel overlay)`;
 const WARM = `pcluster run --shared-base-layers, warm (kept plan, no Node)`;
 const DECIDING = `pcluster run --shared-base-layers, Node deciding every run`;
+/** The same warm path from a store without a usage dir, where no node leaves usage marks (issue #22). */
+const UNMARKED = `pcluster run --shared-base-layers, warm, store without usage marks`;
 
 /** One leg's measurement. */
 interface Measurement {
@@ -114,6 +118,13 @@ async function measure(podman: string): Promise<Measurement> {
     initStore(squash);
     spawnSync(PCLUSTER, [...builder.globals, `migrate`, `--store`, squash, IMAGE], {env: {...process.env, ...builder.env}, stdio: `ignore`});
 
+    // A second store, the same image, no usage dir: what usage recording costs a warm start is the
+    // difference between the two warm variants.
+    const unmarked = join(builder.dir, `bench-start-squash-unmarked`);
+    initStore(unmarked);
+    spawnSync(PCLUSTER, [...builder.globals, `migrate`, `--store`, unmarked, IMAGE], {env: {...process.env, ...builder.env}, stdio: `ignore`});
+    rmSync(usageDir(unmarked), {recursive: true, force: true});
+
     const state = join(builder.dir, `mount-state`);
     const shared = {PCLUSTER_MOUNT_STATE: state, PCLUSTER_STORES: squash};
     const storeOpts = (store: string, program?: string) => [`--storage-opt`, `additionalimagestore=${store}`, ...(program ? [`--storage-opt`, `mount_program=${program}`] : [])];
@@ -122,6 +133,7 @@ async function measure(podman: string): Promise<Measurement> {
     const scriptNode = node(`script`);
     const warmNode = node(`warm`);
     const decidingNode = node(`deciding`);
+    const unmarkedNode = node(`unmarked`);
     const wholePath = {PCLUSTER_STORE: squash, PCLUSTER_REQUIRE_SHARED: `0`, PCLUSTER_STRICT: `1`};
     variants = [
       {name: LOCAL, node: local, argv: [REAL_PODMAN, ...local.globals]},
@@ -130,6 +142,7 @@ async function measure(podman: string): Promise<Measurement> {
       {name: `squash store, per-container squashfuse script`, node: scriptNode, argv: [REAL_PODMAN, ...scriptNode.globals, ...storeOpts(squash, PER_CONTAINER)]},
       // The whole path as users type it; the first (untimed) run below leaves the plan the warm runs use.
       {name: WARM, node: warmNode, argv: [PCLUSTER, ...warmNode.globals], env: {...wholePath, PCLUSTER_MOUNT_STATE: join(warmNode.dir, `mount-state`)}, wholePath: true},
+      {name: UNMARKED, node: unmarkedNode, argv: [PCLUSTER, ...unmarkedNode.globals], env: {...wholePath, PCLUSTER_STORE: unmarked, PCLUSTER_MOUNT_STATE: join(unmarkedNode.dir, `mount-state`)}, wholePath: true},
       {name: DECIDING, node: decidingNode, argv: [PCLUSTER, ...decidingNode.globals], env: {...wholePath, PCLUSTER_MOUNT_STATE: join(decidingNode.dir, `mount-state`), PCLUSTER_PLAN_MAX_AGE: `0`}, wholePath: true},
     ];
     for (const variant of variants)
@@ -167,12 +180,14 @@ function report(measured: readonly Measurement[]): void {
     `The headline is the whole path as users type it, \`pcluster run --shared-base-layers\`, on a warm node`,
     `(the image used there before: the shim runs the kept plan, no Node), against podman running a local`,
     `image. Target (issue #20): at most 1.10x. The fresh-node first start is figure 1 of cluster.md.`,
+    `Usage recording (issue #22): the warm path from a store with usage marks (the headline) against`,
+    `the same from a store without a usage dir; a warm start writes no mark (only a new squash mount does).`,
     ``,
-    `| podman | local image | whole path, warm | ratio | whole path, Node deciding | ratio | podman with pcluster's options | ratio | target met |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |`,
+    `| podman | local image | whole path, warm | ratio | whole path, Node deciding | ratio | podman with pcluster's options | ratio | warm, no usage marks | target met |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |`,
     ...measured.map(leg => {
       const options = Object.keys(leg.samples).find(name => name.startsWith(`squash store, pcluster-mount`))!;
-      return `| ${leg.podman} | ${median(leg, LOCAL).toFixed(0)} ms | ${median(leg, WARM).toFixed(0)} ms | ${ratio(leg, WARM).toFixed(2)}x | ${median(leg, DECIDING).toFixed(0)} ms | ${ratio(leg, DECIDING).toFixed(2)}x | ${median(leg, options).toFixed(0)} ms | ${ratio(leg, options).toFixed(2)}x | ${ratio(leg, WARM) <= 1.10 ? `yes` : `**no**`} |`;
+      return `| ${leg.podman} | ${median(leg, LOCAL).toFixed(0)} ms | ${median(leg, WARM).toFixed(0)} ms | ${ratio(leg, WARM).toFixed(2)}x | ${median(leg, DECIDING).toFixed(0)} ms | ${ratio(leg, DECIDING).toFixed(2)}x | ${median(leg, options).toFixed(0)} ms | ${ratio(leg, options).toFixed(2)}x | ${leg.samples[UNMARKED] ? `${median(leg, UNMARKED).toFixed(0)} ms` : `not measured`} | ${ratio(leg, WARM) <= 1.10 ? `yes` : `**no**`} |`;
     }),
     ``,
   ];
