@@ -3,11 +3,12 @@ import {Command, Option} from 'clipanion';
 import * as t from 'typanion';
 
 import {RegistryAccessCommand} from './registry.js';
+import {formatBytes} from '../bytes.js';
 import {errorMessage, EXIT_PODMAN_ERROR, UserError} from '../errors.js';
 import {progress, report, say} from '../log.js';
 import {withDisplay} from '../migrate/display.js';
 import {formatSummary, inParallel, parseCatalogue, uniqueImages, type MigrationRow} from '../migrate/catalogue.js';
-import {formatBytes, migrateImage} from '../migrate/migrate.js';
+import {migrateImage} from '../migrate/migrate.js';
 import {migrateIfNewer} from '../migrate/refresh.js';
 import {registryOptions} from '../migrate/registry.js';
 import {tokensWithout} from '../podman/argv.js';

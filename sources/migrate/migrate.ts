@@ -34,7 +34,6 @@ export interface MigrateContext extends SourceContext {
   readonly stages?: StageReporter;
 }
 
-export {formatBytes};
 
 export interface MigrateResult {
   readonly image: StoreImage;
@@ -100,8 +99,9 @@ async function migrateFetched(context: MigrateContext, raw: string, reference: I
 /** The progress line while a lock's holder works: who, and on what. */
 function announceWait(context: MigrateContext, what: string): NonNullable<LockOptions['onWait']> {
   return owner => {
-    progress(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`} to ${what}`);
-    context.stages?.stage(`waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`}`);
+    const waitingFor = `waiting for ${owner ? `pid ${owner.pid} on ${owner.host}` : `another node`}`;
+    progress(`${waitingFor} to ${what}`);
+    context.stages?.stage(waitingFor);
   };
 }
 

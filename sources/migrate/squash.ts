@@ -80,8 +80,9 @@ export function mksquashfsOptions(options: SquashOptions, report: ProgressReport
     `-no-exports`,
     `-comp`, options.compression,
     ...(options.compressionLevel !== null ? [levelOption(options.compression), String(options.compressionLevel)] : []),
-    // -quiet in both cases: mksquashfs's summary is not for us; its progress report still comes.
-    ...(report === `percentage` ? [`-percentage`, `-quiet`] : report === null ? [`-no-progress`, `-quiet`] : [`-progress`, `-quiet`]),
+    report === null ? `-no-progress` : report === `percentage` ? `-percentage` : `-progress`,
+    // mksquashfs's summary is not for us; its progress report, when asked for, still comes.
+    `-quiet`,
   ];
 }
 

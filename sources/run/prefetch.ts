@@ -4,7 +4,7 @@ import {open} from 'node:fs/promises';
 import {failureLine, runAbandonable} from '../child.js';
 import type {Config} from '../config/schema.js';
 import {errorMessage, UserError} from '../errors.js';
-import {formatBytes} from '../migrate/migrate.js';
+import {formatBytes} from '../bytes.js';
 import {progress, report} from '../log.js';
 import {mountProgramEnv, mountProgramPath} from '../mount/program.js';
 import {tokensWithout, type PodmanArgv} from '../podman/argv.js';

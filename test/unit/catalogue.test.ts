@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import {formatSummary, inParallel, parseCatalogue, uniqueImages} from '../../sources/migrate/catalogue.js';
-import {formatBytes} from '../../sources/migrate/migrate.js';
+import {formatBytes} from '../../sources/bytes.js';
 
 test(`a catalogue: one reference per line, comments and blank lines skipped`, t => {
   const text = `# site images\ndocker.io/library/python:3.12\n\n  quay.io/org/tool:2.1   # pinned by the admins\nlocalhost/app@sha256:${`a`.repeat(64)}\n`;

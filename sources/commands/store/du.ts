@@ -1,7 +1,7 @@
 import {Command, Option} from 'clipanion';
 
 import type {PclusterContext} from '../context.js';
-import {formatBytes} from '../../migrate/migrate.js';
+import {formatBytes} from '../../bytes.js';
 import {imageState} from '../../store/catalog.js';
 import {measureSharing} from '../../store/du.js';
 import {loadCatalog} from '../../store/manage.js';

@@ -6,7 +6,7 @@ import {storeSpace} from '../../config/load.js';
 import {DURATION_EXPECTED, parseDuration, parseSize, SIZE_EXPECTED, parseWatermark, WATERMARK_EXPECTED, watermarkBytes} from '../../config/units.js';
 import {UserError} from '../../errors.js';
 import {report, say} from '../../log.js';
-import {formatBytes} from '../../migrate/migrate.js';
+import {formatBytes} from '../../bytes.js';
 import {STORE_LOCK} from '../../store/layout.js';
 import {withStoreLock} from '../../store/lock.js';
 import {collectGarbage, loadCatalog, watchLocks} from '../../store/manage.js';

@@ -4,7 +4,7 @@ import type {PclusterContext} from '../context.js';
 import {storeSpace} from '../../config/load.js';
 import {DURATION_EXPECTED, parseDuration} from '../../config/units.js';
 import {UserError} from '../../errors.js';
-import {formatBytes} from '../../migrate/migrate.js';
+import {formatBytes} from '../../bytes.js';
 import {imageState} from '../../store/catalog.js';
 import {loadCatalog} from '../../store/manage.js';
 import {selectStore} from '../../store/select.js';
